@@ -1,0 +1,2 @@
+#pragma once
+#include "operator/version_info.h"

@@ -1,0 +1,43 @@
+#include "probes/engine/timers.h"
+
+namespace healthgate::probes {
+
+TimerId TimerQueue::Add(MonoTime at, std::function<void()> fn) {
+  TimerId id = next_id_++;
+  heap_.push(Entry{at, id});
+  callbacks_.emplace(id, std::move(fn));
+  return id;
+}
+
+bool TimerQueue::Next(MonoTime* at) {
+  while (!heap_.empty() && !callbacks_.contains(heap_.top().id)) heap_.pop();
+  if (heap_.empty()) return false;
+  *at = heap_.top().at;
+  return true;
+}
+
+int TimerQueue::RunDue(MonoTime now) {
+  int ran = 0;
+  MonoTime at;
+  while (Next(&at) && at <= now) {
+    TimerId id = heap_.top().id;
+    heap_.pop();
+    auto it = callbacks_.find(id);
+    std::function<void()> fn = std::move(it->second);
+    callbacks_.erase(it);
+    fn();
+    ++ran;
+  }
+  return ran;
+}
+
+void SimTimers::AdvanceTo(MonoTime until) {
+  MonoTime at;
+  while (q_.Next(&at) && at <= until) {
+    if (at > clock_.Now()) clock_.Set(at);
+    q_.RunDue(clock_.Now());
+  }
+  if (until > clock_.Now()) clock_.Set(until);
+}
+
+}  // namespace healthgate::probes

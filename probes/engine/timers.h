@@ -1,0 +1,69 @@
+// Timers keyed by absolute monotonic time. One interface, two drivers:
+//  - UvTimers (uv_timers.h) fires callbacks from one libuv timer on the loop;
+//  - SimTimers fires them when a test advances a SimClock.
+// The scheduler only sees this interface, so its timing is tested exactly.
+// Not thread-safe: used from the loop thread (or the test's thread) only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "probes/engine/clock.h"
+
+namespace healthgate::probes {
+
+using TimerId = std::uint64_t;
+
+class Timers {
+ public:
+  virtual ~Timers() = default;
+  // Calls `fn` once at or after `at`. Returns an id for Cancel. A callback may
+  // arm and cancel timers, including itself.
+  virtual TimerId Arm(MonoTime at, std::function<void()> fn) = 0;
+  // No-op for fired or unknown ids.
+  virtual void Cancel(TimerId id) = 0;
+};
+
+// A min-heap of deadlines with lazy cancellation; the shared core of both drivers.
+class TimerQueue {
+ public:
+  TimerId Add(MonoTime at, std::function<void()> fn);
+  void Remove(TimerId id) { callbacks_.erase(id); }
+  // Earliest live deadline, if any.
+  bool Next(MonoTime* at);
+  // Runs every callback due at or before `now`, in deadline order (ties: arming order).
+  // Returns how many ran.
+  int RunDue(MonoTime now);
+  std::size_t size() const { return callbacks_.size(); }
+
+ private:
+  struct Entry {
+    MonoTime at;
+    TimerId id;
+    bool operator>(const Entry& o) const { return at != o.at ? at > o.at : id > o.id; }
+  };
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
+  std::unordered_map<TimerId, std::function<void()>> callbacks_;
+  TimerId next_id_ = 1;
+};
+
+class SimTimers final : public Timers {
+ public:
+  explicit SimTimers(SimClock& clock) : clock_(clock) {}
+  TimerId Arm(MonoTime at, std::function<void()> fn) override { return q_.Add(at, std::move(fn)); }
+  void Cancel(TimerId id) override { q_.Remove(id); }
+  // Moves the clock forward to `until`, stopping at each deadline on the way so
+  // callbacks observe Now() equal to their deadline.
+  void AdvanceTo(MonoTime until);
+  void Advance(std::chrono::nanoseconds d) { AdvanceTo(clock_.Now() + d); }
+  std::size_t pending() const { return q_.size(); }
+
+ private:
+  SimClock& clock_;
+  TimerQueue q_;
+};
+
+}  // namespace healthgate::probes

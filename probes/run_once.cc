@@ -1,0 +1,38 @@
+#include "probes/run_once.h"
+
+#include <memory>
+
+#include "probes/engine/attempt.h"
+#include "probes/engine/loop.h"
+#include "probes/engine/resolver.h"
+#include "probes/probe_set.h"
+
+namespace healthgate::probes {
+
+std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests) {
+  std::vector<Result> results(requests.size());
+  if (requests.empty()) return results;
+  RealClock clock;
+  Loop loop(clock);
+  UvResolver resolver(loop);
+  std::vector<std::unique_ptr<Attempt>> attempts(requests.size());
+  {
+    UvTimers timers(loop);
+    ProbeSet probes(loop, resolver);
+    std::size_t left = requests.size();
+    loop.Post([&] {
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        attempts[i] = RunAttempt(probes, timers, clock, requests[i].target, requests[i].timeout,
+                                 [&, i](Result r) {
+                                   results[i] = std::move(r);
+                                   if (--left == 0) loop.Stop();
+                                 });
+      }
+    });
+    loop.RunHere();
+    attempts.clear();
+  }
+  return results;
+}
+
+}  // namespace healthgate::probes

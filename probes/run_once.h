@@ -1,0 +1,21 @@
+// Runs a batch of probe attempts once, concurrently, on a private loop on the
+// calling thread, and returns when every attempt has finished or timed out.
+// Used by `healthgate check` and by tests.
+#pragma once
+
+#include <vector>
+
+#include "probes/result.h"
+#include "probes/target.h"
+
+namespace healthgate::probes {
+
+struct OnceRequest {
+  Target target;
+  Duration timeout;
+};
+
+// Results in request order.
+std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests);
+
+}  // namespace healthgate::probes

@@ -1,0 +1,19 @@
+// What one probe points at: exactly one of the probe types.
+#pragma once
+
+#include <string_view>
+#include <variant>
+
+#include "probes/http/config.h"
+#include "probes/postgres/config.h"
+#include "probes/redis/config.h"
+#include "probes/tcp/config.h"
+
+namespace healthgate::probes {
+
+using Target = std::variant<HttpConfig, TcpConfig, PostgresConfig, RedisConfig>;
+
+// "http", "tcp", "postgres", "redis": the `type` metrics label.
+std::string_view TypeName(const Target& target);
+
+}  // namespace healthgate::probes
