@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs what is missing, builds with
+# warnings as errors, runs unit and integration tests (release, then ASan+UBSan,
+# then TSan for the threaded parts) and the end-to-end tests against a real
+# kube-apiserver. Exits non-zero on the first failing stage.
+#
+#   scripts/test.sh            everything
+#   HEALTHGATE_SKIP_SANITIZERS=1 scripts/test.sh   (local iteration only; CI never sets it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=${JOBS:-$(nproc)}
+
+stage() { printf '\n=== %s ===\n' "$*"; }
+
+stage "setup"
+scripts/setup.sh
+
+configure() {  # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DHEALTHGATE_WERROR=ON "$@" >/dev/null
+}
+
+stage "build (release, warnings as errors)"
+configure build -DCMAKE_BUILD_TYPE=Release
+ninja -C build -j"$jobs"
+
+stage "unit and integration tests (release)"
+ctest --test-dir build -L 'unit|integration' --output-on-failure -j"$jobs"
+
+if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  stage "ASan+UBSan build and tests"
+  configure build-asan -DCMAKE_BUILD_TYPE=Debug -DHEALTHGATE_SANITIZE=address,undefined
+  ninja -C build-asan -j"$jobs" unit_tests integration_tests
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j"$jobs"
+
+  stage "TSan build and tests of the threaded parts"
+  configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DHEALTHGATE_SANITIZE=thread
+  ninja -C build-tsan -j"$jobs" unit_tests integration_tests
+  # The parts where threads meet: the loop's cross-thread queue, the results
+  # store read by server threads, the HTTP server and local mode end to end.
+  threaded='Loop*:*ResultsStore*:*Server*:*LocalMode*:*Metrics*'
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  build-tsan/tests/unit_tests --gtest_filter="$threaded"
+  build-tsan/tests/integration_tests --gtest_filter="$threaded"
+fi
+
+if [ -x tests/e2e/run.sh ]; then
+  stage "end-to-end tests (real kube-apiserver, etcd, kubectl, helm)"
+  HEALTHGATE_BINARY="$root/build/healthgate" tests/e2e/run.sh
+fi
+
+stage "all tests passed"
