@@ -1,0 +1,240 @@
+#include "operator/results/store.h"
+
+#include <algorithm>
+
+namespace healthgate::results {
+
+using probes::Health;
+
+bool CheckSnapshot::all_healthy() const {
+  if (!invalid_message.empty() && probes.empty()) return false;
+  return std::all_of(probes.begin(), probes.end(), [](const ProbeRecord& p) {
+    return p.info.blocked_reason.empty() && p.healthy();
+  });
+}
+
+std::size_t CheckSnapshot::healthy_count() const {
+  return static_cast<std::size_t>(std::count_if(probes.begin(), probes.end(), [](const ProbeRecord& p) {
+    return p.info.blocked_reason.empty() && p.healthy();
+  }));
+}
+
+namespace {
+
+void Append(std::string& out, const std::string& probe, const std::string& msg) {
+  if (!out.empty()) out += "; ";
+  out += probe;
+  if (!msg.empty()) out += ": " + msg;
+}
+
+void SetStatus(Condition& c, const Condition* prev, WallTime now) {
+  c.last_transition_time = (prev != nullptr && prev->status == c.status) ? prev->last_transition_time : now;
+}
+
+}  // namespace
+
+void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime now) {
+  Condition ready{"Ready", "Unknown", "", "", now, s.generation};
+  Condition degraded{"Degraded", "False", "", "", now, s.generation};
+  std::string blocked, failing, pending, noncritical;
+  std::string blocked_reason;
+  std::size_t critical = 0;
+  for (const ProbeRecord& p : s.probes) {
+    bool is_blocked = !p.info.blocked_reason.empty();
+    if (p.info.critical) {
+      ++critical;
+      if (is_blocked) {
+        Append(blocked, p.info.name, p.info.blocked_message);
+        if (blocked_reason.empty()) blocked_reason = p.info.blocked_reason;
+      } else if (p.health == Health::kUnhealthy) {
+        Append(failing, p.info.name, p.message);
+      } else if (p.health == Health::kUnknown) {
+        Append(pending, p.info.name, "");
+      }
+    } else if (is_blocked) {
+      Append(noncritical, p.info.name, p.info.blocked_message);
+    } else if (p.health == Health::kUnhealthy) {
+      Append(noncritical, p.info.name, p.message);
+    }
+  }
+  if (!s.invalid_message.empty() && s.probes.empty()) {
+    ready.status = "False";
+    ready.reason = "InvalidSpec";
+    ready.message = s.invalid_message;
+  } else if (!blocked.empty()) {
+    ready.status = "False";
+    ready.reason = blocked_reason;
+    ready.message = blocked;
+  } else if (!failing.empty()) {
+    ready.status = "False";
+    ready.reason = "ProbeFailing";
+    ready.message = failing;
+  } else if (!pending.empty()) {
+    ready.status = "Unknown";
+    ready.reason = "ProbesPending";
+    ready.message = "waiting for a verdict from: " + pending;
+  } else {
+    ready.status = "True";
+    ready.reason = "AllCriticalProbesHealthy";
+    ready.message = critical == 0 ? "no critical probes"
+                                   : "all " + std::to_string(critical) + " critical probes healthy";
+  }
+  if (!noncritical.empty()) {
+    degraded.status = "True";
+    degraded.reason = "ProbeFailing";
+    degraded.message = noncritical;
+  } else {
+    degraded.status = "False";
+    degraded.reason = "NonCriticalProbesHealthy";
+    degraded.message = "";
+  }
+  SetStatus(ready, previous ? &previous->ready : nullptr, now);
+  SetStatus(degraded, previous ? &previous->degraded : nullptr, now);
+  s.ready = std::move(ready);
+  s.degraded = std::move(degraded);
+}
+
+namespace {
+
+// True when a user would see a difference between two snapshots.
+bool VisiblyDifferent(const CheckSnapshot& a, const CheckSnapshot& b) {
+  if (!a.ready.SameVisible(b.ready) || !a.degraded.SameVisible(b.degraded)) return true;
+  if (a.invalid_message != b.invalid_message || a.generation != b.generation) return true;
+  if (a.probes.size() != b.probes.size()) return true;
+  for (std::size_t i = 0; i < a.probes.size(); ++i) {
+    const ProbeRecord& x = a.probes[i];
+    const ProbeRecord& y = b.probes[i];
+    if (!(x.info == y.info) || x.health != y.health || x.has_result != y.has_result ||
+        x.message != y.message || x.reason != y.reason) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+void Store::UpsertCheck(const CheckInfo& info, const std::vector<std::string>& reset_probes) {
+  SnapshotPtr published;
+  Change change = Change::kUpserted;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string key = info.ns + "/" + info.name;
+    auto it = checks_.find(key);
+    const CheckSnapshot* prev = it == checks_.end() ? nullptr : it->second.get();
+    auto next = std::make_shared<CheckSnapshot>();
+    next->ns = info.ns;
+    next->name = info.name;
+    next->generation = info.generation;
+    next->invalid_message = info.invalid_message;
+    for (const ProbeInfo& pi : info.probes) {
+      ProbeRecord rec;
+      bool reset = std::find(reset_probes.begin(), reset_probes.end(), pi.name) != reset_probes.end();
+      if (prev != nullptr && !reset) {
+        for (const ProbeRecord& old : prev->probes) {
+          if (old.info.name == pi.name && old.info.type == pi.type) {
+            rec = old;
+            break;
+          }
+        }
+      }
+      rec.info = pi;
+      next->probes.push_back(std::move(rec));
+    }
+    if (prev != nullptr) next->last_probe_time = prev->last_probe_time;
+    ComputeConditions(*next, prev, clock_.WallNow());
+    bool changed = prev == nullptr || VisiblyDifferent(*prev, *next);
+    next->visible_version = (prev ? prev->visible_version : 0) + (changed ? 1 : 0);
+    checks_[key] = next;
+    if (changed) published = next;
+  }
+  if (published) Publish(published, change);
+}
+
+void Store::RemoveCheck(const std::string& ns, const std::string& name) {
+  SnapshotPtr removed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = checks_.find(ns + "/" + name);
+    if (it == checks_.end()) return;
+    removed = it->second;
+    checks_.erase(it);
+  }
+  Publish(removed, Change::kRemoved);
+}
+
+void Store::RecordResult(const std::string& ns, const std::string& name, const std::string& probe,
+                         const probes::Result& result, const probes::ThresholdState& state) {
+  SnapshotPtr published;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = checks_.find(ns + "/" + name);
+    if (it == checks_.end()) return;
+    const CheckSnapshot& prev = *it->second;
+    auto next = std::make_shared<CheckSnapshot>(prev);
+    WallTime now = clock_.WallNow();
+    bool found = false;
+    for (ProbeRecord& rec : next->probes) {
+      if (rec.info.name != probe) continue;
+      found = true;
+      if (rec.health != state.health) rec.last_transition_time = now;
+      rec.health = state.health;
+      rec.has_result = true;
+      rec.reason = result.reason;
+      rec.message = result.message;
+      rec.latency_ms = std::chrono::duration<double, std::milli>(result.latency).count();
+      rec.timings = result.timings;
+      rec.consecutive_successes = state.consecutive_successes;
+      rec.consecutive_failures = state.consecutive_failures;
+      rec.last_probe_time = now;
+      rec.history.push_back({now, result.healthy, result.reason, rec.latency_ms});
+      while (rec.history.size() > kHistory) rec.history.pop_front();
+      break;
+    }
+    if (!found) return;
+    next->last_probe_time = now;
+    ComputeConditions(*next, &prev, now);
+    bool changed = VisiblyDifferent(prev, *next);
+    if (changed) next->visible_version = prev.visible_version + 1;
+    it->second = next;
+    if (changed) published = next;
+  }
+  if (published) Publish(published, Change::kUpserted);
+}
+
+SnapshotPtr Store::Get(const std::string& ns, const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = checks_.find(ns + "/" + name);
+  return it == checks_.end() ? nullptr : it->second;
+}
+
+std::vector<SnapshotPtr> Store::List(const std::string& ns) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<SnapshotPtr> out;
+  out.reserve(checks_.size());
+  for (const auto& [key, snap] : checks_) {
+    if (ns.empty() || snap->ns == ns) out.push_back(snap);
+  }
+  return out;
+}
+
+std::size_t Store::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return checks_.size();
+}
+
+void Store::Subscribe(Subscriber s) {
+  std::lock_guard<std::mutex> lock(sub_mu_);
+  subscribers_.push_back(std::move(s));
+}
+
+void Store::Publish(const SnapshotPtr& s, Change c) {
+  std::vector<Subscriber> subs;
+  {
+    std::lock_guard<std::mutex> lock(sub_mu_);
+    subs = subscribers_;
+  }
+  for (const auto& fn : subs) fn(s, c);
+}
+
+}  // namespace healthgate::results

@@ -1,0 +1,164 @@
+#include "operator/results/store.h"
+
+#include <gtest/gtest.h>
+
+namespace healthgate::results {
+namespace {
+
+using probes::Health;
+using probes::Reason;
+using probes::Result;
+using probes::ThresholdState;
+
+CheckInfo Info() {
+  CheckInfo i;
+  i.ns = "shop";
+  i.name = "orders";
+  i.generation = 4;
+  i.probes = {{"db", "postgres", true, "", ""}, {"pay", "http", false, "", ""}};
+  return i;
+}
+
+ThresholdState St(Health h, std::uint32_t s, std::uint32_t f) { return {h, s, f}; }
+
+class ResultsStoreTest : public ::testing::Test {
+ protected:
+  ResultsStoreTest() : store_(clock_) {
+    store_.Subscribe([this](const SnapshotPtr& s, Store::Change c) {
+      notices_.push_back({s, c});
+    });
+  }
+  probes::SimClock clock_;
+  Store store_;
+  std::vector<std::pair<SnapshotPtr, Store::Change>> notices_;
+};
+
+TEST_F(ResultsStoreTest, PendingUntilFirstVerdictThenReady) {
+  store_.UpsertCheck(Info());
+  auto s = store_.Get("shop", "orders");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->ready.status, "Unknown");
+  EXPECT_EQ(s->ready.reason, "ProbesPending");
+  EXPECT_EQ(s->ready.observed_generation, 4);
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->ready.status, "True");
+  EXPECT_EQ(s->ready.reason, "AllCriticalProbesHealthy");
+  EXPECT_TRUE(s->is_ready());
+  EXPECT_FALSE(s->all_healthy()) << "pay has no verdict yet";
+}
+
+TEST_F(ResultsStoreTest, NonCriticalFailureDegradesButStaysReady) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  store_.RecordResult("shop", "orders", "pay", Result::Failure(Reason::kAssertion, "HTTP 503"),
+                      St(Health::kUnhealthy, 0, 1));
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->ready.status, "True");
+  EXPECT_EQ(s->degraded.status, "True");
+  EXPECT_EQ(s->degraded.message, "pay: HTTP 503");
+  EXPECT_FALSE(s->all_healthy());
+}
+
+TEST_F(ResultsStoreTest, CriticalFailureNamesTheProbeAndKeepsTransitionTimeStable) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  auto t_ready = store_.Get("shop", "orders")->ready.last_transition_time;
+  clock_.Advance(std::chrono::seconds(10));
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 2, 0));
+  EXPECT_EQ(store_.Get("shop", "orders")->ready.last_transition_time, t_ready);
+  clock_.Advance(std::chrono::seconds(10));
+  store_.RecordResult("shop", "orders", "db",
+                      Result::Failure(Reason::kConnect, "connection refused"),
+                      St(Health::kUnhealthy, 0, 3));
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->ready.status, "False");
+  EXPECT_EQ(s->ready.reason, "ProbeFailing");
+  EXPECT_EQ(s->ready.message, "db: connection refused");
+  EXPECT_EQ(s->ready.last_transition_time, clock_.WallNow());
+}
+
+TEST_F(ResultsStoreTest, PublishesOnlyVisibleChanges) {
+  store_.UpsertCheck(Info());
+  ASSERT_EQ(notices_.size(), 1u);
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  ASSERT_EQ(notices_.size(), 2u);
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(std::chrono::seconds(10));
+    store_.RecordResult("shop", "orders", "db", Result::Success(),
+                        St(Health::kHealthy, 2 + i, 0));
+  }
+  EXPECT_EQ(notices_.size(), 2u) << "repeated identical results are not changes";
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->probes[0].history.size(), 11u);
+  EXPECT_EQ(s->probes[0].consecutive_successes, 11u);
+  store_.UpsertCheck(Info());
+  EXPECT_EQ(notices_.size(), 2u) << "identical definition is not a change";
+}
+
+TEST_F(ResultsStoreTest, HistoryIsBounded) {
+  store_.UpsertCheck(Info());
+  for (int i = 0; i < 50; ++i) {
+    store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  }
+  EXPECT_EQ(store_.Get("shop", "orders")->probes[0].history.size(), Store::kHistory);
+}
+
+TEST_F(ResultsStoreTest, EditKeepsUnchangedProbesAndResetsNamedOnes) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  store_.RecordResult("shop", "orders", "pay", Result::Success(), St(Health::kHealthy, 1, 0));
+  CheckInfo edited = Info();
+  edited.generation = 5;
+  edited.probes.push_back({"cache", "redis", true, "", ""});
+  store_.UpsertCheck(edited, {"pay"});
+  auto s = store_.Get("shop", "orders");
+  ASSERT_EQ(s->probes.size(), 3u);
+  EXPECT_EQ(s->probes[0].health, Health::kHealthy) << "db kept";
+  EXPECT_EQ(s->probes[1].health, Health::kUnknown) << "pay reset";
+  EXPECT_EQ(s->probes[2].health, Health::kUnknown) << "cache new";
+  EXPECT_EQ(s->ready.observed_generation, 5);
+}
+
+TEST_F(ResultsStoreTest, BlockedCriticalProbeIsSecretNotFound) {
+  CheckInfo i = Info();
+  i.probes[0].blocked_reason = "SecretNotFound";
+  i.probes[0].blocked_message = "secret shop/pg has no key password";
+  store_.UpsertCheck(i);
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->ready.status, "False");
+  EXPECT_EQ(s->ready.reason, "SecretNotFound");
+  EXPECT_EQ(s->ready.message, "db: secret shop/pg has no key password");
+}
+
+TEST_F(ResultsStoreTest, InvalidSpecWithoutProbes) {
+  CheckInfo i = Info();
+  i.probes.clear();
+  i.invalid_message = "spec.probes[0].tcp.port: must be between 1 and 65535";
+  store_.UpsertCheck(i);
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->ready.reason, "InvalidSpec");
+  EXPECT_EQ(s->ready.status, "False");
+}
+
+TEST_F(ResultsStoreTest, RemoveNotifiesAndForgets) {
+  store_.UpsertCheck(Info());
+  store_.RemoveCheck("shop", "orders");
+  EXPECT_EQ(store_.Get("shop", "orders"), nullptr);
+  EXPECT_EQ(notices_.back().second, Store::Change::kRemoved);
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  EXPECT_EQ(store_.size(), 0u);
+}
+
+TEST_F(ResultsStoreTest, ListFiltersByNamespace) {
+  store_.UpsertCheck(Info());
+  CheckInfo other = Info();
+  other.ns = "billing";
+  store_.UpsertCheck(other);
+  EXPECT_EQ(store_.List().size(), 2u);
+  ASSERT_EQ(store_.List("billing").size(), 1u);
+  EXPECT_EQ(store_.List("billing")[0]->ns, "billing");
+}
+
+}  // namespace
+}  // namespace healthgate::results
