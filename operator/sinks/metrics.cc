@@ -1,0 +1,257 @@
+#include "operator/sinks/metrics.h"
+
+#include <dirent.h>
+#include <prometheus/text_serializer.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "operator/version.h"
+
+namespace healthgate {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+namespace {
+
+const Histogram::BucketBoundaries kProbeBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                   0.1,   0.25,   0.5,   1,    2.5,   5, 10};
+const Histogram::BucketBoundaries kLatenessBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                      0.025,  0.05,  0.1,    0.25,  1};
+const Histogram::BucketBoundaries kHttpBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                  0.025,  0.05,  0.1,    0.5,   1};
+
+}  // namespace
+
+Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)),
+      success_(BuildGauge()
+                   .Name("healthgate_probe_success")
+                   .Help("Whether the last attempt of the probe succeeded (1) or not (0).")
+                   .Register(*registry_)),
+      duration_(BuildHistogram()
+                    .Name("healthgate_probe_duration_seconds")
+                    .Help("Duration of probe attempts, timeouts included.")
+                    .Register(*registry_)),
+      totals_(BuildCounter()
+                  .Name("healthgate_probes_total")
+                  .Help("Probe attempts by result: success, timeout, dns, connect, tls, auth, "
+                        "protocol, assertion.")
+                  .Register(*registry_)),
+      consecutive_failures_(BuildGauge()
+                                .Name("healthgate_probe_consecutive_failures")
+                                .Help("Consecutive failed attempts of the probe.")
+                                .Register(*registry_)),
+      ready_(BuildGauge()
+                 .Name("healthgate_healthcheck_ready")
+                 .Help("Whether every critical probe of the HealthCheck is healthy (1) or not (0).")
+                 .Register(*registry_)),
+      lateness_(BuildHistogram()
+                    .Name("healthgate_schedule_lateness_seconds")
+                    .Help("How late probe attempts started against their planned time.")
+                    .Register(*registry_)),
+      lateness_all_(lateness_.Add({}, kLatenessBuckets)),
+      skipped_(BuildCounter()
+                   .Name("healthgate_schedule_skipped_total")
+                   .Help("Planned runs skipped because the previous attempt was still running.")
+                   .Register(*registry_)
+                   .Add({})),
+      watch_restarts_(BuildCounter()
+                          .Name("healthgate_watch_restarts_total")
+                          .Help("Restarts of the Kubernetes watch (dropped streams, relists).")
+                          .Register(*registry_)
+                          .Add({})),
+      status_writes_(BuildCounter()
+                         .Name("healthgate_status_writes_total")
+                         .Help("HealthCheck status writes by result: success, conflict, error.")
+                         .Register(*registry_)),
+      events_(BuildCounter()
+                  .Name("healthgate_events_total")
+                  .Help("Kubernetes Events emitted, by type.")
+                  .Register(*registry_)),
+      http_requests_(BuildCounter()
+                         .Name("healthgate_http_requests_total")
+                         .Help("HTTP requests served, by route template, method and status code.")
+                         .Register(*registry_)),
+      http_duration_(BuildHistogram()
+                         .Name("healthgate_http_request_duration_seconds")
+                         .Help("Time to serve HTTP requests, by route template.")
+                         .Register(*registry_)),
+      leader_(BuildGauge()
+                  .Name("healthgate_leader")
+                  .Help("Whether this instance holds the leader lease (1) or not (0).")
+                  .Register(*registry_)
+                  .Add({})),
+      gate_patches_(BuildCounter()
+                        .Name("healthgate_readiness_gate_patches_total")
+                        .Help("Pod readiness-gate condition patches, by result.")
+                        .Register(*registry_)),
+      start_time_(BuildGauge()
+                      .Name("healthgate_build_info")
+                      .Help("Build information; always 1.")
+                      .Register(*registry_)
+                      .Add({{"version", HEALTHGATE_VERSION}})) {
+  start_time_.Set(1);
+  for (const char* r : {"success", "conflict", "error"}) status_writes_.Add({{"result", r}});
+}
+
+Metrics::~Metrics() = default;
+
+void Metrics::ProbeResult(const std::string& ns, const std::string& check,
+                          const std::string& probe, const std::string& type,
+                          const probes::Result& result, const probes::ThresholdState& state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = probes_.try_emplace(Key(ns, check, probe));
+  ProbeSeries& s = it->second;
+  if (inserted) {
+    s.labels = {{"namespace", ns}, {"healthcheck", check}, {"probe", probe}, {"type", type}};
+    s.success = &success_.Add(s.labels);
+    s.duration = &duration_.Add(s.labels, kProbeBuckets);
+    s.consecutive_failures = &consecutive_failures_.Add(s.labels);
+  }
+  s.success->Set(result.healthy ? 1 : 0);
+  s.duration->Observe(std::chrono::duration<double>(result.latency).count());
+  s.consecutive_failures->Set(state.consecutive_failures);
+  auto idx = static_cast<std::size_t>(result.reason);
+  if (s.totals[idx] == nullptr) {
+    auto labels = s.labels;
+    labels["result"] = std::string(probes::ReasonName(result.reason));
+    s.totals[idx] = &totals_.Add(labels);
+  }
+  s.totals[idx]->Increment();
+}
+
+void Metrics::RemoveSeries(ProbeSeries& s) {
+  if (s.success) success_.Remove(s.success);
+  if (s.duration) duration_.Remove(s.duration);
+  if (s.consecutive_failures) consecutive_failures_.Remove(s.consecutive_failures);
+  for (auto* c : s.totals) {
+    if (c) totals_.Remove(c);
+  }
+}
+
+void Metrics::ProbeRemoved(const std::string& ns, const std::string& check,
+                           const std::string& probe) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = probes_.find(Key(ns, check, probe));
+  if (it == probes_.end()) return;
+  RemoveSeries(it->second);
+  probes_.erase(it);
+}
+
+void Metrics::CheckReady(const std::string& ns, const std::string& check, bool ready) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [it, inserted] = ready_series_.try_emplace(ns + "/" + check, nullptr);
+  if (inserted) it->second = &ready_.Add({{"namespace", ns}, {"healthcheck", check}});
+  it->second->Set(ready ? 1 : 0);
+}
+
+void Metrics::CheckRemoved(const std::string& ns, const std::string& check) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string prefix = ns + "/" + check + "/";
+  for (auto it = probes_.lower_bound(prefix); it != probes_.end() && it->first.starts_with(prefix);) {
+    RemoveSeries(it->second);
+    it = probes_.erase(it);
+  }
+  auto r = ready_series_.find(ns + "/" + check);
+  if (r != ready_series_.end()) {
+    ready_.Remove(r->second);
+    ready_series_.erase(r);
+  }
+}
+
+void Metrics::ScheduleLateness(probes::Duration lateness) {
+  lateness_all_.Observe(std::max(0.0, std::chrono::duration<double>(lateness).count()));
+}
+
+void Metrics::ScheduleSkipped() { skipped_.Increment(); }
+void Metrics::WatchRestart() { watch_restarts_.Increment(); }
+void Metrics::StatusWrite(const std::string& result) {
+  status_writes_.Add({{"result", result}}).Increment();
+}
+void Metrics::EventEmitted(const std::string& type) { events_.Add({{"type", type}}).Increment(); }
+void Metrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
+void Metrics::SetReadinessGatePatch(const std::string& result) {
+  gate_patches_.Add({{"result", result}}).Increment();
+}
+
+void Metrics::HttpRequest(const std::string& route, const std::string& method, int code,
+                          double seconds) {
+  http_requests_.Add({{"route", route}, {"method", method}, {"code", std::to_string(code)}})
+      .Increment();
+  prometheus::Histogram* h;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = http_duration_series_.try_emplace(route, nullptr);
+    if (inserted) it->second = &http_duration_.Add({{"route", route}}, kHttpBuckets);
+    h = it->second;
+  }
+  h->Observe(seconds);
+}
+
+std::string Metrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  out << ProcessMetricsText();
+  return out.str();
+}
+
+std::string ProcessMetricsText() {
+  double cpu = 0, start = 0, vsize = 0, rss = 0;
+  {
+    std::ifstream stat("/proc/self/stat");
+    std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the command name (which may contain spaces) start after ')'.
+    auto pos = content.rfind(')');
+    if (pos != std::string::npos) {
+      std::istringstream rest(content.substr(pos + 2));
+      std::string f[24];
+      for (auto& x : f) rest >> x;
+      // rest[0] is field 3 (state); utime=14, stime=15, starttime=22, vsize=23, rss=24.
+      long ticks = sysconf(_SC_CLK_TCK);
+      cpu = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(ticks);
+      double boot = 0;
+      std::ifstream s2("/proc/stat");
+      std::string line;
+      while (std::getline(s2, line)) {
+        if (line.rfind("btime ", 0) == 0) boot = std::stod(line.substr(6));
+      }
+      start = boot + std::stod(f[19]) / static_cast<double>(ticks);
+      vsize = std::stod(f[20]);
+      rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    }
+  }
+  int fds = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (readdir(d) != nullptr) ++fds;
+    closedir(d);
+    fds -= 3;  // ".", ".." and the directory's own descriptor
+  }
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %.0f\n"
+                "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %.0f\n"
+                "# HELP process_open_fds Number of open file descriptors.\n"
+                "# TYPE process_open_fds gauge\nprocess_open_fds %d\n"
+                "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                "# TYPE process_max_fds gauge\nprocess_max_fds %.0f\n"
+                "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+                "seconds.\n"
+                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+                cpu, rss, vsize, fds, static_cast<double>(lim.rlim_cur), start);
+  return buf;
+}
+
+}  // namespace healthgate

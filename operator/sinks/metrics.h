@@ -1,0 +1,98 @@
+// Prometheus metrics (prefix healthgate_), through prometheus-cpp's core
+// registry; served by our own HTTP server. The registry is passed in (no global).
+//
+// Cardinality: probe series are labelled {namespace, healthcheck, probe, type}
+// and removed with their probe or check. `healthgate_probes_total` counters are
+// created on a result's first occurrence, so a probe that always succeeds costs
+// one counter, not eight. HTTP series use route templates, never raw paths.
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "probes/engine/clock.h"
+#include "probes/engine/thresholds.h"
+#include "probes/result.h"
+
+namespace healthgate {
+
+class Metrics {
+ public:
+  explicit Metrics(std::shared_ptr<prometheus::Registry> registry);
+  ~Metrics();
+
+  // After every attempt (probe loop thread).
+  void ProbeResult(const std::string& ns, const std::string& check, const std::string& probe,
+                   const std::string& type, const probes::Result& result,
+                   const probes::ThresholdState& state);
+  void ProbeRemoved(const std::string& ns, const std::string& check, const std::string& probe);
+  void CheckReady(const std::string& ns, const std::string& check, bool ready);
+  void CheckRemoved(const std::string& ns, const std::string& check);
+
+  void ScheduleLateness(probes::Duration lateness);
+  void ScheduleSkipped();
+  void WatchRestart();
+  void StatusWrite(const std::string& result);  // success, conflict, error
+  void EventEmitted(const std::string& type);   // Normal, Warning
+  void HttpRequest(const std::string& route, const std::string& method, int code,
+                   double seconds);
+  void SetLeader(bool leader);
+  void SetReadinessGatePatch(const std::string& result);
+
+  // Prometheus text exposition of every family, plus process_* metrics.
+  std::string Serialize() const;
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+ private:
+  struct ProbeSeries {
+    std::map<std::string, std::string> labels;
+    prometheus::Gauge* success = nullptr;
+    prometheus::Histogram* duration = nullptr;
+    prometheus::Gauge* consecutive_failures = nullptr;
+    std::array<prometheus::Counter*, std::size(probes::kAllReasons)> totals{};
+  };
+  static std::string Key(const std::string& ns, const std::string& check,
+                         const std::string& probe) {
+    return ns + "/" + check + "/" + probe;
+  }
+  void RemoveSeries(ProbeSeries& s);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& success_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& totals_;
+  prometheus::Family<prometheus::Gauge>& consecutive_failures_;
+  prometheus::Family<prometheus::Gauge>& ready_;
+  prometheus::Family<prometheus::Histogram>& lateness_;
+  prometheus::Histogram& lateness_all_;
+  prometheus::Counter& skipped_;
+  prometheus::Counter& watch_restarts_;
+  prometheus::Family<prometheus::Counter>& status_writes_;
+  prometheus::Family<prometheus::Counter>& events_;
+  prometheus::Family<prometheus::Counter>& http_requests_;
+  prometheus::Family<prometheus::Histogram>& http_duration_;
+  prometheus::Gauge& leader_;
+  prometheus::Family<prometheus::Counter>& gate_patches_;
+  prometheus::Gauge& start_time_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, ProbeSeries> probes_;
+  std::map<std::string, prometheus::Gauge*> ready_series_;
+  std::map<std::string, prometheus::Histogram*> http_duration_series_;
+};
+
+// process_* metrics read from /proc/self (Linux), in Prometheus text format.
+std::string ProcessMetricsText();
+
+}  // namespace healthgate
