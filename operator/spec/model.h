@@ -1,0 +1,176 @@
+// The HealthCheck model: parse (YAML manifests or API JSON), validate strictly,
+// apply defaults. Shared by the local file source, `healthgate check` and the
+// Kubernetes source, so every entry point accepts and rejects the same input.
+// Knows nothing of the probe loop; Materialize() turns a check into engine
+// definitions once its secrets are resolved.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "probes/engine/scheduler.h"
+#include "probes/target.h"
+
+namespace healthgate::spec {
+
+using Duration = std::chrono::nanoseconds;
+
+inline constexpr std::string_view kApiVersion = "healthgate.dev/v1alpha1";
+inline constexpr std::string_view kKind = "HealthCheck";
+
+struct SecretRef {
+  std::string name;
+  std::string key;
+  bool operator==(const SecretRef&) const = default;
+};
+
+// Where a probe's target takes a credential from. `field` is the spec path of the
+// reference relative to the probe, e.g. "postgres.passwordSecretRef".
+enum class SecretSlot {
+  kPostgresPassword,
+  kPostgresCa,
+  kRedisPassword,
+  kHttpCa,
+  kHttpHeader,  // `header_index` says which header
+};
+struct SecretUse {
+  SecretSlot slot;
+  std::size_t header_index = 0;
+  std::string field;
+  SecretRef ref;
+  bool operator==(const SecretUse&) const = default;
+};
+
+struct ProbeSpec {
+  std::string name;
+  bool critical = true;
+  // Effective values: the probe's own override, else the check's.
+  Duration interval{};
+  Duration timeout{};
+  Duration initial_delay{};
+  std::uint32_t success_threshold = 1;
+  std::uint32_t failure_threshold = 3;
+  // Secret fields of the target are left empty here; Materialize() fills them.
+  probes::Target target;
+  std::vector<SecretUse> secrets;
+  bool operator==(const ProbeSpec&) const = default;
+};
+
+struct LabelSelectorRequirement {
+  std::string key;
+  std::string op;  // In, NotIn, Exists, DoesNotExist
+  std::vector<std::string> values;
+  bool operator==(const LabelSelectorRequirement&) const = default;
+};
+
+struct LabelSelector {
+  std::map<std::string, std::string> match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+  bool operator==(const LabelSelector&) const = default;
+};
+
+struct ReadinessGate {
+  LabelSelector pod_selector;
+  std::string condition_type;  // defaulted to healthgate.dev/<name>
+  bool operator==(const ReadinessGate&) const = default;
+};
+
+struct HealthCheck {
+  std::string ns = "default";
+  std::string name;
+  std::string uid;               // from metadata (API JSON); empty in files
+  std::int64_t generation = 0;   // metadata.generation; 0 in files
+  std::string resource_version;  // metadata.resourceVersion; empty in files
+  Duration interval = std::chrono::seconds(10);
+  Duration timeout = std::chrono::seconds(2);
+  Duration initial_delay{0};
+  std::uint32_t success_threshold = 1;
+  std::uint32_t failure_threshold = 3;
+  std::vector<ProbeSpec> probes;
+  std::optional<ReadinessGate> readiness_gate;
+  std::string key() const { return ns + "/" + name; }
+  // Equality of everything that affects probing (not uid/resourceVersion).
+  bool SameSpec(const HealthCheck& o) const {
+    return ns == o.ns && name == o.name && probes == o.probes &&
+           readiness_gate == o.readiness_gate;
+  }
+};
+
+struct ValidationError {
+  std::string path;     // e.g. spec.probes[2].http.url; "" for the whole document
+  std::string message;  // why, e.g. "must be one of GET, HEAD, POST"
+};
+
+// One document of a source. `errors` empty <=> `check` set.
+struct Document {
+  std::string source;  // file path or "api"
+  int index = 0;       // 0-based document index within the file
+  int line = 0;        // 1-based line where the document starts (YAML), 0 if unknown
+  // Identity when it could be read even though the document is invalid, so an
+  // invalid new version can be attributed to its check.
+  std::string ns;
+  std::string name;
+  std::optional<HealthCheck> check;
+  std::vector<ValidationError> errors;
+  // "<source> document <index> (line L): <path>: <message>", one per error.
+  std::vector<std::string> ErrorLines() const;
+};
+
+// Every document of a YAML stream (multi-document). Empty documents are skipped.
+// A YAML syntax error yields one Document with the error and its line.
+std::vector<Document> ParseYaml(std::string_view text, const std::string& source);
+// One object as the API server sends it.
+Document ParseJson(const nlohmann::json& object, const std::string& source);
+// Files and directories (non-recursive: *.yaml, *.yml, *.json, sorted by name).
+// An unreadable path yields a Document with the error.
+std::vector<Document> LoadPaths(const std::vector<std::string>& paths);
+
+// Kubernetes duration strings: "500ms", "10s", "1m30s", "1h", "1.5s", units ns us µs
+// ms s m h. No sign, no bare number. nullopt with `error` set when invalid.
+std::optional<Duration> ParseDuration(std::string_view text, std::string* error);
+std::string FormatDuration(Duration d);  // "1m30s", "500ms"
+
+// Resolves `...SecretRef`s. Implementations: local (files/env) and Kubernetes.
+class SecretResolver {
+ public:
+  virtual ~SecretResolver() = default;
+  // The value, or nullopt with `error` naming the secret and key (never a value).
+  virtual std::optional<std::string> Get(const std::string& ns, const SecretRef& ref,
+                                         std::string* error) = 0;
+};
+
+// Local mode: DIR/<namespace>/<name>/<key> (the shape of a mounted Secret), then the
+// environment variable HEALTHGATE_SECRET_<NAMESPACE>_<NAME>_<KEY> (upper-cased, every
+// character outside [A-Z0-9] replaced by '_'). Empty `dir`: environment only.
+class LocalSecretResolver final : public SecretResolver {
+ public:
+  explicit LocalSecretResolver(std::string dir) : dir_(std::move(dir)) {}
+  std::optional<std::string> Get(const std::string& ns, const SecretRef& ref,
+                                 std::string* error) override;
+  static std::string EnvName(const std::string& ns, const SecretRef& ref);
+
+ private:
+  std::string dir_;
+};
+
+// A probe ready for the engine, or blocked (its secret is missing).
+struct MaterializedProbe {
+  std::string name;
+  std::string type;  // http, tcp, postgres, redis
+  bool critical = true;
+  probes::ProbeDefinition definition;  // key "<ns>/<check>/<probe>"
+  std::string blocked_reason;          // "SecretNotFound" when blocked
+  std::string blocked_message;         // names the secret and key, never a value
+  bool blocked() const { return !blocked_reason.empty(); }
+};
+
+std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResolver& secrets);
+
+}  // namespace healthgate::spec
