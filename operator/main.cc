@@ -1,15 +1,100 @@
-// Composition root: parses the command line and wires the pieces together.
+// Composition root: parses the command line and hands each subcommand to its
+// runner in operator/cli/. No logic lives here.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "operator/cli/check.h"
+#include "operator/cli/local.h"
+#include "operator/cli/wait.h"
+#include "operator/log/log.h"
+#include "operator/spec/model.h"
 #include "operator/version.h"
+#include "probes/engine/clock.h"
+
+namespace {
+
+// A Kubernetes duration for flags ("5m", "30s").
+std::chrono::milliseconds FlagDuration(const std::string& text, const char* flag) {
+  std::string error;
+  auto d = healthgate::spec::ParseDuration(text, &error);
+  if (!d) throw CLI::ValidationError(flag, error);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"healthgate: dependency health checks for Kubernetes workloads"};
   app.set_version_flag("--version", std::string("healthgate ") + HEALTHGATE_VERSION);
   app.require_subcommand(1);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  std::string log_level;
+  app.add_option("--log-level", log_level, "debug, info, warn, error (default: LOG_LEVEL or info)")
+      ->envname("LOG_LEVEL");
+
+  healthgate::cli::CheckOptions check;
+  auto* check_cmd = app.add_subcommand(
+      "check", "Run every probe once; exit 0 when every critical probe passes, 1 if not, 2 on bad input");
+  check_cmd->add_option("-f,--filename", check.paths, "manifest file or directory (repeatable)")
+      ->required();
+  check_cmd->add_option("--secrets-dir", check.secrets_dir,
+                        "directory of secrets: DIR/<namespace>/<name>/<key>");
+  check_cmd->add_option("-o,--output", check.output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
+  healthgate::cli::LocalOptions local;
+  auto* local_cmd = app.add_subcommand(
+      "local", "Probe HealthCheck manifests continuously without a cluster; reload on change");
+  local_cmd->add_option("-f,--filename", local.paths, "manifest file or directory (repeatable)")
+      ->required();
+  local_cmd->add_option("--secrets-dir", local.secrets_dir,
+                        "directory of secrets: DIR/<namespace>/<name>/<key>");
+  local_cmd->add_option("--http-address", local.http_address, "address of the HTTP endpoints")
+      ->capture_default_str();
+
+  healthgate::cli::WaitOptions wait;
+  std::string wait_timeout = "5m";
+  auto* wait_cmd =
+      app.add_subcommand("wait", "Block until a HealthCheck is Ready (exit 0) or time out (exit 1)");
+  wait_cmd->add_option("--for", wait.target, "NAMESPACE/NAME")->required();
+  wait_cmd->add_option("--timeout", wait_timeout, "how long to wait, e.g. 5m")
+      ->capture_default_str();
+  wait_cmd->add_option("--url", wait.url, "base URL of a running healthgate")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  auto level = healthgate::LogLevel::kInfo;
+  if (!log_level.empty()) {
+    auto parsed = healthgate::ParseLogLevel(log_level);
+    if (!parsed) {
+      std::fprintf(stderr, "error: --log-level: unknown level \"%s\" (debug, info, warn, error)\n",
+                   log_level.c_str());
+      return 2;
+    }
+    level = *parsed;
+  }
+  healthgate::probes::RealClock clock;
+
+  if (*check_cmd) return healthgate::cli::RunCheck(check, stdout, stderr);
+  if (*local_cmd) {
+    healthgate::Logger log(level, stdout, clock);
+    return healthgate::cli::RunLocal(local, clock, log);
+  }
+  if (*wait_cmd) {
+    try {
+      wait.timeout = FlagDuration(wait_timeout, "--timeout");
+    } catch (const CLI::ValidationError& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
+    }
+    return healthgate::cli::RunWait(wait, clock, stdout, stderr);
+  }
+  return 2;
 }

@@ -52,8 +52,10 @@ if out="$(k get crd healthchecks.healthgate.dev -o jsonpath='{range .status.cond
 else
   fail "crd: names accepted, structural schema" "$out"
 fi
-# Discovery catches up shortly after Established.
+# Discovery catches up shortly after Established; the OpenAPI v3 document that
+# `kubectl explain` reads is published by the apiserver a little later still.
 for _ in $(seq 50); do k get hg -A >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 100); do k explain hg.spec >/dev/null 2>&1 && break; sleep 0.3; done
 
 if out="$(k explain healthchecks.spec.probes 2>&1)" \
    && grep -q "exactly one of postgres, redis, http or tcp" <<<"$out" \
@@ -218,6 +220,14 @@ else
   fail "status: patch --subresource=status is stored; generation unchanged" "$out"$'\n'"got: ${got:-}"
 fi
 
+# kubectl wait compares the condition's observedGeneration with metadata.generation,
+# so this runs while they agree (before the spec change below).
+if out="$(k wait -n "$NS" --for=condition=Ready --timeout=10s hg/columns 2>&1)"; then
+  pass "conditions: kubectl wait --for=condition=Ready understands the status"
+else
+  fail "conditions: kubectl wait --for=condition=Ready understands the status" "$out"
+fi
+
 # The status subresource ignores spec changes.
 out="$(k patch -n "$NS" hg columns --subresource=status --type=merge -p '{"spec": {"failureThreshold": 7}}' 2>&1 || true)"
 got="$(k get -n "$NS" hg columns -o jsonpath='{.spec.failureThreshold}')"
@@ -264,11 +274,6 @@ if out="$(k get -n "$NS" healthcheck columns -o name 2>&1)" && [[ "$out" == "hea
   pass "names: singular, plural and group-qualified names resolve"
 else
   fail "names: singular, plural and group-qualified names resolve" "$out"
-fi
-if out="$(k wait -n "$NS" --for=condition=Ready --timeout=10s hg/columns 2>&1)"; then
-  pass "conditions: kubectl wait --for=condition=Ready understands the status"
-else
-  fail "conditions: kubectl wait --for=condition=Ready understands the status" "$out"
 fi
 
 # ---------------------------------------------------------------------------------------

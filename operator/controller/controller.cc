@@ -1,0 +1,221 @@
+#include "operator/controller/controller.h"
+
+#include <set>
+#include <utility>
+
+namespace healthgate::controller {
+namespace {
+
+struct ProbeKeyParts {
+  std::string ns, check, probe;
+};
+
+// Probe keys are "<ns>/<check>/<probe>"; none of the three may contain '/'.
+std::optional<ProbeKeyParts> SplitKey(const std::string& key) {
+  auto a = key.find('/');
+  if (a == std::string::npos) return std::nullopt;
+  auto b = key.find('/', a + 1);
+  if (b == std::string::npos) return std::nullopt;
+  return ProbeKeyParts{key.substr(0, a), key.substr(a + 1, b - a - 1), key.substr(b + 1)};
+}
+
+}  // namespace
+
+Controller::Controller(Deps deps) : deps_(deps) {}
+
+Controller::~Controller() { alive_->store(false); }
+
+Controller::Planned Controller::Plan(DesiredCheck desired) {
+  Planned p;
+  if (desired.spec) p.probes = spec::Materialize(*desired.spec, deps_.secrets);
+  p.desired = std::move(desired);
+  return p;
+}
+
+void Controller::CarryOver(DesiredCheck& d) const {
+  if (d.spec) return;
+  auto old = desired_.find(d.ns + "/" + d.name);
+  if (old != desired_.end() && old->second.spec) d.spec = old->second.spec;
+}
+
+void Controller::Replace(std::vector<DesiredCheck> desired) {
+  std::vector<Planned> batch;
+  {
+    std::lock_guard lock(desired_mu_);
+    std::map<std::string, DesiredCheck> next;
+    for (auto& d : desired) {
+      CarryOver(d);
+      next[d.ns + "/" + d.name] = d;
+    }
+    desired_ = std::move(next);
+  }
+  batch.reserve(desired.size());
+  for (auto& d : desired) batch.push_back(Plan(std::move(d)));
+  Submit(std::move(batch), /*replace_all=*/true);
+}
+
+void Controller::Upsert(DesiredCheck desired) {
+  {
+    std::lock_guard lock(desired_mu_);
+    CarryOver(desired);
+    desired_[desired.ns + "/" + desired.name] = desired;
+  }
+  std::vector<Planned> batch;
+  batch.push_back(Plan(std::move(desired)));
+  Submit(std::move(batch), /*replace_all=*/false);
+}
+
+void Controller::Remove(const std::string& ns, const std::string& name) {
+  const std::string key = ns + "/" + name;
+  {
+    std::lock_guard lock(desired_mu_);
+    desired_.erase(key);
+  }
+  ++submitted_;
+  auto alive = alive_;
+  deps_.loop.Post([this, alive, key] {
+    if (!alive->load()) return;
+    RemoveOnLoop(key);
+    if (scheduler_) scheduled_ = scheduler_->size();
+    ++applied_;
+  });
+}
+
+void Controller::Refresh() {
+  std::vector<DesiredCheck> copy;
+  {
+    std::lock_guard lock(desired_mu_);
+    for (const auto& [key, d] : desired_) copy.push_back(d);
+  }
+  std::vector<Planned> batch;
+  batch.reserve(copy.size());
+  for (auto& d : copy) batch.push_back(Plan(std::move(d)));
+  Submit(std::move(batch), /*replace_all=*/false);
+}
+
+void Controller::Submit(std::vector<Planned> batch, bool replace_all) {
+  ++submitted_;
+  auto alive = alive_;
+  auto shared = std::make_shared<std::vector<Planned>>(std::move(batch));
+  deps_.loop.Post([this, alive, shared, replace_all] {
+    if (!alive->load()) return;
+    if (replace_all) {
+      std::set<std::string> keep;
+      for (const auto& p : *shared) keep.insert(p.desired.ns + "/" + p.desired.name);
+      std::vector<std::string> gone;
+      for (const auto& [key, r] : running_)
+        if (!keep.contains(key)) gone.push_back(key);
+      for (const auto& key : gone) RemoveOnLoop(key);
+    }
+    for (auto& p : *shared) Apply(p);
+    if (scheduler_) scheduled_ = scheduler_->size();
+    ++applied_;
+  });
+}
+
+void Controller::Apply(Planned& planned) {
+  const DesiredCheck& d = planned.desired;
+  const std::string key = d.ns + "/" + d.name;
+  Running& run = running_[key];
+
+  results::CheckInfo info;
+  info.ns = d.ns;
+  info.name = d.name;
+  info.generation = d.spec ? d.spec->generation : 0;
+  info.invalid_message = d.invalid_message;
+
+  std::map<std::string, spec::MaterializedProbe> next;
+  std::vector<std::string> reset;
+  for (auto& mp : planned.probes) {
+    results::ProbeInfo pi;
+    pi.name = mp.name;
+    pi.type = mp.type;
+    pi.critical = mp.critical;
+    pi.blocked_reason = mp.blocked_reason;
+    pi.blocked_message = mp.blocked_message;
+    info.probes.push_back(pi);
+
+    const std::string& pkey = mp.definition.key;
+    auto old = run.probes.find(mp.name);
+    if (mp.blocked()) {
+      if (scheduler_ && scheduler_->Contains(pkey)) scheduler_->Remove(pkey);
+      if (old != run.probes.end() && !old->second.blocked()) reset.push_back(mp.name);
+    } else if (scheduler_ && scheduler_->Upsert(mp.definition)) {
+      // New or changed definition: it starts over (fresh thresholds and history).
+      if (old != run.probes.end()) {
+        reset.push_back(mp.name);
+        if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, mp.name);
+      }
+    }
+    probe_types_[pkey] = mp.type;
+    next.emplace(mp.name, std::move(mp));
+  }
+  // Probes that are gone.
+  for (const auto& [name, mp] : run.probes) {
+    if (next.contains(name)) continue;
+    if (scheduler_) scheduler_->Remove(mp.definition.key);
+    probe_types_.erase(mp.definition.key);
+    if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, name);
+  }
+  // Without a valid version ever, the check has no probes: it shows InvalidSpec.
+  run.probes = std::move(next);
+  deps_.store.UpsertCheck(info, reset);
+  if (!d.invalid_message.empty()) {
+    deps_.log.Warn("invalid HealthCheck",
+                   {{"healthcheck", d.name},
+                    {"namespace", d.ns},
+                    {"error", d.invalid_message},
+                    {"running_previous_version", d.spec.has_value()}});
+  }
+}
+
+void Controller::RemoveOnLoop(const std::string& key) {
+  auto it = running_.find(key);
+  if (it == running_.end()) return;
+  auto parts = key.find('/');
+  const std::string ns = key.substr(0, parts), name = key.substr(parts + 1);
+  for (const auto& [probe, mp] : it->second.probes) {
+    if (scheduler_) scheduler_->Remove(mp.definition.key);
+    probe_types_.erase(mp.definition.key);
+    if (deps_.metrics) deps_.metrics->ProbeRemoved(ns, name, probe);
+  }
+  running_.erase(it);
+  deps_.store.RemoveCheck(ns, name);
+  if (deps_.metrics) deps_.metrics->CheckRemoved(ns, name);
+}
+
+void Controller::OnProbeEvent(const probes::ProbeEvent& ev) {
+  auto parts = SplitKey(ev.key);
+  if (!parts) return;
+  deps_.store.RecordResult(parts->ns, parts->check, parts->probe, ev.result, ev.after);
+  if (deps_.metrics) {
+    auto type = probe_types_.find(ev.key);
+    deps_.metrics->ProbeResult(parts->ns, parts->check, parts->probe,
+                               type == probe_types_.end() ? "" : type->second, ev.result,
+                               ev.after);
+    deps_.metrics->ScheduleLateness(ev.started - ev.planned);
+    if (scheduler_) {
+      for (; skipped_seen_ < scheduler_->skipped_runs(); ++skipped_seen_)
+        deps_.metrics->ScheduleSkipped();
+    }
+  }
+  if (ev.before.health != ev.after.health) {
+    const bool healthy = ev.after.health == probes::Health::kHealthy;
+    nlohmann::json f = {{"namespace", parts->ns},
+                        {"healthcheck", parts->check},
+                        {"probe", parts->probe},
+                        {"from", probes::HealthName(ev.before.health)},
+                        {"to", probes::HealthName(ev.after.health)},
+                        {"reason", probes::ReasonName(ev.result.reason)},
+                        {"latency_ms", std::chrono::duration<double, std::milli>(ev.result.latency).count()}};
+    auto type = probe_types_.find(ev.key);
+    if (type != probe_types_.end()) f["type"] = type->second;
+    if (!ev.result.message.empty()) f["message"] = ev.result.message;
+    if (healthy)
+      deps_.log.Info("probe healthy", f);
+    else
+      deps_.log.Warn("probe unhealthy", f);
+  }
+}
+
+}  // namespace healthgate::controller

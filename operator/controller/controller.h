@@ -1,0 +1,118 @@
+// Reconciles desired HealthChecks (from a source: local files or the Kubernetes
+// watch) into the probe scheduler and the results store. Level-based and keyed by
+// namespace/name: every call says what should exist now, the controller compares it
+// with what runs and makes the difference (controller-runtime style), so a repeated
+// or out-of-order notice is harmless.
+//
+// Rules:
+//  - a probe whose definition is unchanged keeps its schedule, thresholds state and
+//    history; a changed probe starts over; a removed probe stops and its series go;
+//  - a check whose latest version is invalid keeps running its previous valid
+//    version, and the store shows the error beside it (Ready=False, InvalidSpec when
+//    there is no previous version);
+//  - a probe whose Secret is missing does not run; it shows SecretNotFound.
+//
+// Thread-safety: Replace/Upsert/Remove/Refresh may be called from any thread (one
+// source thread at a time); they resolve secrets on the caller's thread (file or
+// API reads never run on the probe loop) and post the result to the loop thread,
+// which alone touches the scheduler.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/log/log.h"
+#include "operator/results/store.h"
+#include "operator/sinks/metrics.h"
+#include "operator/spec/model.h"
+#include "probes/engine/loop.h"
+#include "probes/engine/scheduler.h"
+
+namespace healthgate::controller {
+
+// What a source wants for one check.
+struct DesiredCheck {
+  std::string ns;
+  std::string name;
+  // The latest valid version. A source may leave it unset when the latest version
+  // is invalid: the controller then keeps the previous valid one, if any.
+  std::optional<spec::HealthCheck> spec;
+  // Non-empty when the latest version is invalid (all its errors, one per line).
+  std::string invalid_message;
+};
+
+class Controller {
+ public:
+  struct Deps {
+    probes::Loop& loop;
+    results::Store& store;
+    Metrics* metrics;  // may be null (e.g. in unit tests)
+    spec::SecretResolver& secrets;
+    Logger& log;
+  };
+  explicit Controller(Deps deps);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Must be called on the loop thread before any reconcile runs: the scheduler
+  // this controller drives (it is created on the loop thread by the owner).
+  void AttachScheduler(probes::Scheduler* scheduler) { scheduler_ = scheduler; }
+
+  // The whole desired state: checks not listed are removed.
+  void Replace(std::vector<DesiredCheck> desired);
+  // One check added or changed / removed (incremental sources).
+  void Upsert(DesiredCheck desired);
+  void Remove(const std::string& ns, const std::string& name);
+  // Re-resolves secrets of every known check (a Secret may have changed).
+  void Refresh();
+
+  // The scheduler's sink (loop thread).
+  void OnProbeEvent(const probes::ProbeEvent& event);
+
+  // Number of reconciles applied on the loop thread (for readiness and tests).
+  std::uint64_t applied_generation() const { return applied_.load(); }
+  // Number of reconcile batches submitted (applied_generation() catches up).
+  std::uint64_t submitted_generation() const { return submitted_.load(); }
+  // Probes in the scheduler after the last applied reconcile.
+  std::size_t scheduled_probes() const { return scheduled_.load(); }
+
+ private:
+  struct Planned {  // one check, materialized off the loop
+    DesiredCheck desired;
+    std::vector<spec::MaterializedProbe> probes;
+  };
+  struct Running {  // what the loop runs for one check
+    std::map<std::string, spec::MaterializedProbe> probes;  // by probe name
+  };
+  Planned Plan(DesiredCheck desired);
+  // An invalid new version keeps the previous valid spec (desired_mu_ held).
+  void CarryOver(DesiredCheck& d) const;
+  void Submit(std::vector<Planned> batch, bool replace_all);
+  // Loop thread.
+  void Apply(Planned& planned);
+  void RemoveOnLoop(const std::string& key);
+
+  Deps deps_;
+  probes::Scheduler* scheduler_ = nullptr;
+
+  std::mutex desired_mu_;  // guards desired_ (source threads)
+  std::map<std::string, DesiredCheck> desired_;
+
+  // Loop thread only.
+  std::map<std::string, Running> running_;
+  std::map<std::string, std::string> probe_types_;  // probe key -> type
+  std::uint64_t skipped_seen_ = 0;
+
+  std::atomic<std::uint64_t> submitted_{0};
+  std::atomic<std::uint64_t> applied_{0};
+  std::atomic<std::size_t> scheduled_{0};
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+}  // namespace healthgate::controller

@@ -1,0 +1,63 @@
+#include "operator/controller/runtime.h"
+
+#include <thread>
+
+namespace healthgate::controller {
+
+Runtime::Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
+                 std::uint64_t seed)
+    : clock_(clock),
+      log_(log),
+      loop_(clock),
+      resolver_(loop_),
+      random_(seed),
+      store_(clock),
+      metrics_(std::make_shared<prometheus::Registry>()),
+      controller_(Controller::Deps{loop_, store_, &metrics_, secrets, log}) {
+  // Built before the loop thread starts; from then on only the loop touches them.
+  timers_ = std::make_unique<probes::UvTimers>(loop_);
+  probes_ = std::make_unique<probes::ProbeSet>(loop_, resolver_);
+  scheduler_ = std::make_unique<probes::Scheduler>(
+      *timers_, clock_, random_, *probes_, [this](const probes::ProbeEvent& ev) {
+        controller_.OnProbeEvent(ev);
+      });
+  controller_.AttachScheduler(scheduler_.get());
+  store_.Subscribe([this](const results::SnapshotPtr& s, results::Store::Change change) {
+    if (change == results::Store::Change::kRemoved) return;  // the controller removed series
+    metrics_.CheckReady(s->ns, s->name, s->is_ready());
+  });
+}
+
+Runtime::~Runtime() {
+  Stop();
+  scheduler_.reset();
+  probes_.reset();
+  timers_.reset();
+}
+
+void Runtime::Start() {
+  if (started_) return;
+  started_ = true;
+  loop_.Start();
+}
+
+void Runtime::Stop() {
+  if (stopped_ || !started_) return;
+  stopped_ = true;
+  loop_.Stop();
+}
+
+bool Runtime::WaitApplied(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (controller_.applied_generation() < controller_.submitted_generation()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+bool Runtime::LoopAlive(std::chrono::milliseconds max_age) const {
+  return clock_.Now() - loop_.LastHeartbeat() <= max_age;
+}
+
+}  // namespace healthgate::controller
