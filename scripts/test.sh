@@ -46,9 +46,20 @@ if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   build-tsan/tests/integration_tests --gtest_filter="$threaded"
 fi
 
-if [ -x tests/e2e/run.sh ]; then
-  stage "end-to-end tests (real kube-apiserver, etcd, kubectl, helm)"
-  HEALTHGATE_BINARY="$root/build/healthgate" tests/e2e/run.sh
-fi
+stage "dashboard in headless Chromium"
+npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+HEALTHGATE_BINARY="$root/build/healthgate" node tests/browser/dashboard_test.mjs
+
+stage "end-to-end tests (real kube-apiserver, etcd, kubectl, helm), Kubernetes 1.34"
+HEALTHGATE_BINARY="$root/build/healthgate" tests/e2e/run.sh
+
+# The CRD must work on newer API servers too (CEL and schema rules change between
+# minors): run its suite against the newest pinned minor we support as well.
+for minor in ${HEALTHGATE_E2E_EXTRA_VERSIONS-1.36}; do
+  stage "CRD end-to-end tests, Kubernetes $minor"
+  HEALTHGATE_K8S_VERSION=$minor tests/e2e/testenv build
+  HEALTHGATE_K8S_VERSION=$minor HEALTHGATE_BINARY="$root/build/healthgate" \
+    tests/e2e/run.sh tests/e2e/crd_test.sh
+done
 
 stage "all tests passed"

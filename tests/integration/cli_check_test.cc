@@ -1,0 +1,113 @@
+// `healthgate check` as users run it: the real binary, real targets, exit codes.
+// The invalid-manifest table is the one the CRD test runs against a real
+// kube-apiserver (tests/e2e/crd_test.sh), so the binary and the schema agree.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+#include "tests/support/servers.h"
+
+namespace healthgate::testing {
+namespace {
+namespace fs = std::filesystem;
+
+void WriteFile(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+std::string FirstLine(const fs::path& p) {
+  std::ifstream in(p);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+TEST(CliCheck, EveryInvalidManifestExits2AndNamesItsField) {
+  const fs::path dir = fs::path(HEALTHGATE_SOURCE_DIR) / "tests/testdata/invalid";
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_GE(files.size(), 30u);
+  for (const auto& f : files) {
+    const std::string first = FirstLine(f);
+    ASSERT_EQ(first.rfind("# field: ", 0), 0u) << f << " must start with '# field: <path>'";
+    const std::string field = first.substr(9);
+    auto r = Run({HEALTHGATE_BINARY, "check", "-f", f.string()});
+    EXPECT_EQ(r.exit_code, 2) << f << "\n" << r.output;
+    EXPECT_NE(r.output.find(field), std::string::npos)
+        << f.filename() << ": the error does not name " << field << ":\n"
+        << r.output;
+  }
+}
+
+TEST(CliCheck, ValidManifestsParse) {
+  // Valid data points at hosts that do not exist: the probes fail (exit 1), but
+  // the input is accepted (not 2).
+  const fs::path dir = fs::path(HEALTHGATE_SOURCE_DIR) / "tests/testdata/valid";
+  for (const auto& e : fs::directory_iterator(dir)) {
+    auto r = Run({HEALTHGATE_BINARY, "check", "-f", e.path().string(), "--secrets-dir", "/nonexistent"},
+                 std::chrono::seconds(60));
+    EXPECT_NE(r.exit_code, 2) << e.path() << "\n" << r.output;
+  }
+}
+
+TEST(CliCheck, PassesFailsAndReportsAsJson) {
+  RedisServer redis(RedisOptions{.requirepass = "canary-Zq8W"});
+  TempDir tmp;
+  WriteFile(fs::path(tmp.path()) / "secrets/ci/redis/password", "canary-Zq8W\n");
+  const std::string port = std::to_string(redis.port());
+  const std::string refused = std::to_string(FreePort());
+  WriteFile(fs::path(tmp.path()) / "m/ok.yaml", R"(apiVersion: healthgate.dev/v1alpha1
+kind: HealthCheck
+metadata: {name: deps, namespace: ci}
+spec:
+  probes:
+  - name: cache
+    redis: {host: 127.0.0.1, port: )" + port + R"(, passwordSecretRef: {name: redis, key: password}}
+  - name: optional
+    critical: false
+    tcp: {host: 127.0.0.1, port: )" + refused + R"(}
+)");
+  auto r = Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
+                tmp.path() + "/secrets"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;  // the failing probe is not critical
+  EXPECT_NE(r.output.find("ci/deps"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("connect"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("canary-Zq8W"), std::string::npos) << r.output;
+
+  auto j = Run({HEALTHGATE_BINARY, "check", "-o", "json", "-f", tmp.path() + "/m",
+                "--secrets-dir", tmp.path() + "/secrets"});
+  ASSERT_EQ(j.exit_code, 0) << j.output;
+  auto doc = nlohmann::json::parse(j.output);
+  EXPECT_EQ(doc["ok"], true);
+  ASSERT_EQ(doc["checks"].size(), 1u);
+  EXPECT_EQ(doc["checks"][0]["probes"][0]["healthy"], true);
+  EXPECT_EQ(doc["checks"][0]["probes"][1]["reason"], "connect");
+
+  // A critical failure: the Redis password is wrong -> auth, exit 1.
+  WriteFile(fs::path(tmp.path()) / "secrets/ci/redis/password", "wrong");
+  auto bad = Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
+                  tmp.path() + "/secrets"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("auth"), std::string::npos) << bad.output;
+
+  // A missing secret fails only its probe, with a clear reason.
+  auto missing = Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("SecretNotFound"), std::string::npos) << missing.output;
+}
+
+TEST(CliCheck, BadArgumentsAndMissingFilesExit2) {
+  EXPECT_EQ(Run({HEALTHGATE_BINARY, "check"}).exit_code, 2);
+  auto r = Run({HEALTHGATE_BINARY, "check", "-f", "/does/not/exist.yaml"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("/does/not/exist.yaml"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace healthgate::testing

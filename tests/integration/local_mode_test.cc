@@ -1,0 +1,258 @@
+// `healthgate local` end to end: the real binary against real Redis and
+// PostgreSQL servers, observed only through its HTTP endpoints and its logs.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/support/net.h"
+#include "tests/support/process.h"
+#include "tests/support/servers.h"
+
+namespace healthgate::testing {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr char kCanary[] = "canary-pw-5Jx9Qe";
+
+void WriteFile(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  // Write then rename: the reloader never sees a half-written file.
+  const fs::path tmp = p.string() + ".tmp";
+  std::ofstream(tmp) << text;
+  fs::rename(tmp, p);
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string RedisCheck(const std::string& name, std::uint16_t port, const std::string& extra = "") {
+  return R"(apiVersion: healthgate.dev/v1alpha1
+kind: HealthCheck
+metadata: {name: )" + name + R"(, namespace: shop}
+spec:
+  interval: 500ms
+  timeout: 300ms
+  failureThreshold: 2
+  probes:
+  - name: cache
+    redis: {host: 127.0.0.1, port: )" + std::to_string(port) +
+         R"(, passwordSecretRef: {name: redis, key: password}}
+)" + extra;
+}
+
+class LocalMode : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    redis_ = std::make_unique<RedisServer>(RedisOptions{.requirepass = kCanary});
+    WriteFile(fs::path(dir_.path()) / "secrets/shop/redis/password", kCanary);
+    manifests_ = fs::path(dir_.path()) / "manifests";
+    fs::create_directories(manifests_);
+    port_ = FreePort();
+  }
+  void TearDown() override {
+    if (hg_.pid() > 0) hg_.Stop();
+  }
+
+  void StartHealthgate() {
+    log_ = dir_.path() + "/healthgate.log";
+    hg_ = Process({HEALTHGATE_BINARY, "local", "-f", manifests_.string(), "--secrets-dir",
+                   dir_.path() + "/secrets", "--http-address",
+                   "127.0.0.1:" + std::to_string(port_), "--log-level", "debug"},
+                  log_);
+    ASSERT_TRUE(WaitFor([&] { return Status("/readyz") == 200; }, 10s))
+        << "healthgate local did not become ready:\n"
+        << ReadFile(log_);
+  }
+
+  httplib::Result Get(const std::string& path) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(1s);
+    c.set_read_timeout(2s);
+    return c.Get(path);
+  }
+  int Status(const std::string& path) {
+    auto r = Get(path);
+    return r ? r->status : -1;
+  }
+  std::string Body(const std::string& path) {
+    auto r = Get(path);
+    return r ? r->body : "";
+  }
+
+  TempDir dir_;
+  std::unique_ptr<RedisServer> redis_;
+  fs::path manifests_;
+  int port_ = 0;
+  std::string log_;
+  Process hg_;
+};
+
+TEST_F(LocalMode, RedisOutageTurnsReadyTo503AndBack) {
+  WriteFile(manifests_ / "cache.yaml", RedisCheck("orders", redis_->port()));
+  StartHealthgate();
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/orders") == 200; }, 5s))
+      << Body("/ready/shop/orders") << ReadFile(log_);
+  EXPECT_NE(Body("/metrics").find(
+                R"(healthgate_probe_success{healthcheck="orders",namespace="shop",probe="cache",type="redis"} 1)"),
+            std::string::npos);
+
+  redis_->Stop();
+  const auto stopped = std::chrono::steady_clock::now();
+  // interval x failureThreshold + timeout = 1.3 s, plus slack for jitter and polling.
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/orders") == 503; }, 2500ms))
+      << Body("/ready/shop/orders");
+  const auto took = std::chrono::steady_clock::now() - stopped;
+  EXPECT_LT(took, 2500ms);
+  auto body = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/orders"));
+  EXPECT_EQ(body["probes"][0]["healthy"], false) << body.dump(2);
+  EXPECT_NE(Body("/metrics").find(
+                R"(healthgate_healthcheck_ready{healthcheck="orders",namespace="shop"} 0)"),
+            std::string::npos);
+  EXPECT_EQ(Status("/health/shop/orders"), 503);
+
+  redis_->Start();
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/orders") == 200; }, 3s));
+  EXPECT_NE(Body("/metrics").find(
+                R"(healthgate_healthcheck_ready{healthcheck="orders",namespace="shop"} 1)"),
+            std::string::npos);
+  // Transitions are logged; successful probes are not, one line each.
+  const std::string logs = ReadFile(log_);
+  EXPECT_NE(logs.find("\"probe unhealthy\""), std::string::npos) << logs;
+  EXPECT_NE(logs.find("\"probe healthy\""), std::string::npos) << logs;
+}
+
+TEST_F(LocalMode, ReloadAddsEditsAndRemovesChecks) {
+  WriteFile(manifests_ / "a.yaml", RedisCheck("alpha", redis_->port()));
+  StartHealthgate();
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/alpha") == 200; }, 5s));
+  auto before = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
+  ASSERT_EQ(Status("/ready/shop/beta"), 404);
+
+  // Add: within 2 s.
+  WriteFile(manifests_ / "b.yaml", RedisCheck("beta", redis_->port()));
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/beta") == 200; }, 3s));
+
+  // Edit alpha by adding a probe: the unchanged probe keeps its state and history.
+  WriteFile(manifests_ / "a.yaml",
+            RedisCheck("alpha", redis_->port(),
+                       "  - name: port\n    tcp: {host: 127.0.0.1, port: " +
+                           std::to_string(redis_->port()) + "}\n"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto j = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
+        return j["probes"].size() == 2;
+      },
+      3s));
+  auto after = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
+  EXPECT_EQ(after["probes"][0]["name"], "cache");
+  EXPECT_GE(after["probes"][0]["consecutiveSuccesses"].get<int>(),
+            before["probes"][0]["consecutiveSuccesses"].get<int>())
+      << "the unchanged probe started over:\n"
+      << before.dump(2) << "\n"
+      << after.dump(2);
+  EXPECT_EQ(after["probes"][0]["lastTransitionTime"], before["probes"][0]["lastTransitionTime"]);
+
+  // Remove: the endpoint and the series go away.
+  fs::remove(manifests_ / "b.yaml");
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/beta") == 404; }, 3s));
+  ASSERT_TRUE(WaitFor([&] { return Body("/metrics").find("\"beta\"") == std::string::npos; }, 2s))
+      << Body("/metrics");
+}
+
+TEST_F(LocalMode, InvalidFileBesideValidOnesIsReportedAndSkipped) {
+  WriteFile(manifests_ / "good.yaml", RedisCheck("good", redis_->port()));
+  WriteFile(manifests_ / "bad.yaml", R"(apiVersion: healthgate.dev/v1alpha1
+kind: HealthCheck
+metadata: {name: bad, namespace: shop}
+spec:
+  interval: 1s
+  timeout: 5s
+  probes:
+  - name: x
+    tcp: {host: 127.0.0.1, port: 99999}
+)");
+  StartHealthgate();
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/good") == 200; }, 5s));
+  // The invalid check is visible with its errors, and not ready.
+  EXPECT_EQ(Status("/ready/shop/bad"), 503);
+  const std::string bad = Body("/api/v1/healthchecks/shop/bad");
+  EXPECT_NE(bad.find("InvalidSpec"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("spec.probes[0].tcp.port"), std::string::npos) << bad;
+  const std::string logs = ReadFile(log_);
+  EXPECT_NE(logs.find("bad.yaml"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("spec.timeout"), std::string::npos) << logs;
+
+  // Breaking a valid check keeps its previous version running; the API shows why.
+  WriteFile(manifests_ / "good.yaml",
+            RedisCheck("good", redis_->port()) + "  - name: broken\n    tcp: {host: 127.0.0.1}\n");
+  ASSERT_TRUE(WaitFor(
+      [&] { return Body("/api/v1/healthchecks/shop/good").find("spec.probes[1].tcp.port") != std::string::npos; },
+      3s))
+      << Body("/api/v1/healthchecks/shop/good");
+  auto j = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/good"));
+  EXPECT_EQ(j["probes"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["probes"][0]["healthy"], true) << j.dump(2);
+  // A YAML syntax error does not stop anything either.
+  WriteFile(manifests_ / "broken.yaml", "apiVersion: [unterminated\n");
+  std::this_thread::sleep_for(1500ms);  // two reload periods
+  EXPECT_EQ(Status("/livez"), 200);
+  EXPECT_EQ(Status("/ready/shop/good"), 200);
+}
+
+TEST_F(LocalMode, SigtermExitsZeroWithinTwoSeconds) {
+  WriteFile(manifests_ / "cache.yaml", RedisCheck("orders", redis_->port()));
+  StartHealthgate();
+  // A keep-alive client is connected while the signal arrives.
+  httplib::Client keep("127.0.0.1", port_);
+  keep.set_keep_alive(true);
+  ASSERT_TRUE(keep.Get("/livez"));
+  const auto t0 = std::chrono::steady_clock::now();
+  hg_.Signal(SIGTERM);
+  EXPECT_EQ(hg_.Wait(3s), 0) << ReadFile(log_);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST_F(LocalMode, CanaryPasswordNeverLeaksAndMetricsPassPromtool) {
+  // One probe with the right password, one where Redis rejects it: error paths too.
+  WriteFile(fs::path(dir_.path()) / "secrets/shop/wrong/password", std::string(kCanary) + "-x");
+  WriteFile(manifests_ / "cache.yaml",
+            RedisCheck("orders", redis_->port(),
+                       "  - name: wrong\n    redis: {host: 127.0.0.1, port: " +
+                           std::to_string(redis_->port()) +
+                           ", passwordSecretRef: {name: wrong, key: password}}\n"));
+  StartHealthgate();
+  ASSERT_TRUE(WaitFor(
+      [&] { return Body("/api/v1/healthchecks/shop/orders").find("\"auth\"") != std::string::npos; },
+      5s))
+      << Body("/api/v1/healthchecks/shop/orders");
+  for (const char* path : {"/", "/metrics", "/api/v1/healthchecks", "/api/v1/healthchecks/shop/orders",
+                           "/ready/shop/orders", "/health/shop/orders"}) {
+    EXPECT_EQ(Body(path).find(kCanary), std::string::npos) << path;
+  }
+  hg_.Signal(SIGTERM);
+  hg_.Wait(3s);
+  EXPECT_EQ(ReadFile(log_).find(kCanary), std::string::npos);
+
+  // promtool on the real output of a process that probed.
+  StartHealthgate();
+  ASSERT_TRUE(WaitFor([&] { return Body("/metrics").find("healthgate_probes_total") != std::string::npos; }, 5s));
+  const std::string metrics_file = dir_.path() + "/metrics.txt";
+  std::ofstream(metrics_file) << Body("/metrics");
+  auto r = Run({"sh", "-c", "promtool check metrics < " + metrics_file});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("lint"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace healthgate::testing
