@@ -60,12 +60,14 @@ json StatusJson(const CheckSnapshot& s) {
             {"consecutiveSuccesses", p.consecutive_successes},
             {"consecutiveFailures", p.consecutive_failures}};
     if (p.last_transition_time) pj["lastTransitionTime"] = KubeTime(*p.last_transition_time);
+    if (p.last_probe_time) pj["lastProbeTime"] = KubeTime(*p.last_probe_time);
     probes_json.push_back(std::move(pj));
   }
   json out{{"observedGeneration", s.generation},
            {"conditions", json::array({ConditionJson(s.ready), ConditionJson(s.degraded)})},
            {"probes", std::move(probes_json)},
            {"summary", Summary(s)}};
+  if (s.last_probe_time) out["lastProbeTime"] = KubeTime(*s.last_probe_time);
   return out;
 }
 

@@ -1,0 +1,88 @@
+#include "operator/leader/lease.h"
+
+#include <ctime>
+
+namespace healthgate::leader {
+
+LeaseRecord RecordFromLease(const nlohmann::json& lease) {
+  LeaseRecord r;
+  if (!lease.is_object() || !lease.contains("spec") || !lease["spec"].is_object()) return r;
+  const auto& s = lease["spec"];
+  r.holder = s.value("holderIdentity", "");
+  r.lease_duration_seconds = s.value("leaseDurationSeconds", std::int64_t{0});
+  r.acquire_time = s.value("acquireTime", "");
+  r.renew_time = s.value("renewTime", "");
+  r.transitions = s.value("leaseTransitions", std::int64_t{0});
+  return r;
+}
+
+nlohmann::json LeaseSpec(const LeaseRecord& r) {
+  nlohmann::json s = {{"holderIdentity", r.holder},
+                      {"leaseDurationSeconds", r.lease_duration_seconds},
+                      {"leaseTransitions", r.transitions}};
+  if (!r.acquire_time.empty()) s["acquireTime"] = r.acquire_time;
+  if (!r.renew_time.empty()) s["renewTime"] = r.renew_time;
+  return s;
+}
+
+std::string MicroTime(probes::WallTime t) {
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us % 1000000));
+  return buf;
+}
+
+Action Decide(ElectorState& state, const std::optional<LeaseRecord>& current,
+              const LeaseConfig& config, probes::MonoTime now) {
+  if (!current) {
+    state.observed.reset();
+    return Action::kCreate;
+  }
+  if (!state.observed || !(*state.observed == *current)) {
+    state.observed = current;
+    state.observed_at = now;
+  }
+  if (current->holder == config.identity) return Action::kRenew;
+  if (current->holder.empty()) return Action::kAcquire;  // released
+  // The holder's own duration, if it wrote one; ours otherwise.
+  auto duration = current->lease_duration_seconds > 0
+                      ? std::chrono::seconds(current->lease_duration_seconds)
+                      : config.lease_duration;
+  if (now - state.observed_at >= duration) return Action::kAcquire;
+  return Action::kWait;
+}
+
+LeaseRecord NextRecord(Action action, const std::optional<LeaseRecord>& current,
+                       const LeaseConfig& config, probes::WallTime wall_now) {
+  LeaseRecord r;
+  r.holder = config.identity;
+  r.lease_duration_seconds = config.lease_duration.count();
+  r.renew_time = MicroTime(wall_now);
+  switch (action) {
+    case Action::kRenew:
+      r.acquire_time = current ? current->acquire_time : r.renew_time;
+      r.transitions = current ? current->transitions : 0;
+      break;
+    case Action::kAcquire:
+      r.acquire_time = r.renew_time;
+      r.transitions = current ? current->transitions + 1 : 0;
+      break;
+    case Action::kCreate:
+    case Action::kWait:
+      r.acquire_time = r.renew_time;
+      r.transitions = 0;
+      break;
+  }
+  return r;
+}
+
+bool MustStepDown(const ElectorState& state, const LeaseConfig& config, probes::MonoTime now) {
+  return state.leading && now - state.last_renew > config.renew_deadline;
+}
+
+}  // namespace healthgate::leader

@@ -1,0 +1,127 @@
+#include "operator/sinks/status_writer.h"
+
+#include <algorithm>
+
+#include "operator/results/json.h"
+
+namespace healthgate::sinks {
+
+nlohmann::json VisibleStatus(const nlohmann::json& status) {
+  nlohmann::json v = status;
+  v.erase("lastProbeTime");
+  if (v.contains("probes")) {
+    for (auto& p : v["probes"]) {
+      p.erase("lastProbeTime");
+      p.erase("latencyMs");
+      p.erase("consecutiveSuccesses");
+      p.erase("consecutiveFailures");
+    }
+  }
+  return v;
+}
+
+StatusWriter::StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics,
+                           Logger& log, Options options)
+    : store_(store), patch_(std::move(patch)), metrics_(metrics), log_(log), options_(options) {}
+
+StatusWriter::~StatusWriter() { Stop(); }
+
+void StatusWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+
+void StatusWriter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void StatusWriter::Notify(const std::string& ns, const std::string& name) {
+  {
+    std::lock_guard lock(mu_);
+    dirty_.insert(ns + "/" + name);
+  }
+  cv_.notify_all();
+}
+
+void StatusWriter::Forget(const std::string& ns, const std::string& name) {
+  std::lock_guard lock(mu_);
+  const std::string key = ns + "/" + name;
+  dirty_.erase(key);
+  retry_at_.erase(key);
+  backoff_.erase(key);
+  written_.erase(key);
+}
+
+std::uint64_t StatusWriter::writes() const {
+  std::lock_guard lock(mu_);
+  return writes_;
+}
+
+void StatusWriter::Run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    auto now = std::chrono::steady_clock::now();
+    std::string next;
+    auto wake = now + std::chrono::hours(1);
+    for (const auto& key : dirty_) {
+      auto r = retry_at_.find(key);
+      if (r == retry_at_.end() || r->second <= now) {
+        next = key;
+        break;
+      }
+      wake = std::min(wake, r->second);
+    }
+    if (next.empty()) {
+      cv_.wait_until(lock, wake);
+      continue;
+    }
+    dirty_.erase(next);
+    lock.unlock();
+    WriteOne(next);
+    lock.lock();
+  }
+}
+
+void StatusWriter::WriteOne(const std::string& key) {
+  auto slash = key.find('/');
+  const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
+  auto snap = store_.Get(ns, name);
+  if (!snap) {
+    Forget(ns, name);
+    return;
+  }
+  nlohmann::json status = results::StatusJson(*snap);
+  nlohmann::json visible = VisibleStatus(status);
+  {
+    std::lock_guard lock(mu_);
+    auto w = written_.find(key);
+    if (w != written_.end() && w->second == visible) return;  // nothing a user can see
+  }
+  std::string error;
+  WriteResult result = patch_(ns, name, status, &error);
+  const char* label = result == WriteResult::kOk         ? "success"
+                      : result == WriteResult::kConflict ? "conflict"
+                      : result == WriteResult::kNotFound ? "not_found"
+                                                         : "error";
+  if (metrics_) metrics_->StatusWrite(label);
+  std::lock_guard lock(mu_);
+  if (result == WriteResult::kOk) {
+    ++writes_;
+    written_[key] = std::move(visible);
+    retry_at_.erase(key);
+    backoff_.erase(key);
+    return;
+  }
+  // Retry later from the store's state at that time (level-based).
+  auto& b = backoff_[key];
+  b = b.count() == 0 ? options_.retry_min : std::min(b * 2, options_.retry_max);
+  retry_at_[key] = std::chrono::steady_clock::now() + b;
+  dirty_.insert(key);
+  log_.Warn("status write failed; will retry",
+            {{"namespace", ns}, {"healthcheck", name}, {"result", label}, {"error", error},
+             {"retry_in_ms", b.count()}});
+}
+
+}  // namespace healthgate::sinks

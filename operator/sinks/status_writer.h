@@ -1,0 +1,84 @@
+// Writes each HealthCheck's `status` through the status subresource, only when
+// something a user can see changed: conditions, per-probe health, reason or
+// message, observedGeneration, the summary. Probe runs that change nothing
+// visible (latency, counters, lastProbeTime) cause no write; lastProbeTime and
+// latencies are refreshed only along with a visible change (documented in
+// docs/operator.md), so a stable cluster sees no status traffic at all.
+//
+// Level-based and coalesced: a notice only marks the object dirty; the writer
+// thread reads the latest snapshot from the store when it gets to it, so ten
+// changes in a row become one write. A failed write is retried with backoff;
+// a Conflict or NotFound is retried (re-read) the same way; an object that is
+// gone from the store is forgotten.
+//
+// Thread-safety: Notify/Forget from any thread; one writer thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "operator/log/log.h"
+#include "operator/results/store.h"
+#include "operator/sinks/metrics.h"
+
+namespace healthgate::sinks {
+
+enum class WriteResult { kOk, kConflict, kNotFound, kError };
+
+// Writes `status` (the whole status object) for ns/name; sets `error` on failure.
+using StatusPatchFn = std::function<WriteResult(const std::string& ns, const std::string& name,
+                                                const nlohmann::json& status, std::string* error)>;
+
+// The part of a status that a write is needed for (volatile fields removed).
+nlohmann::json VisibleStatus(const nlohmann::json& status);
+
+class StatusWriter {
+ public:
+  struct Options {
+    std::chrono::milliseconds retry_min{200};
+    std::chrono::milliseconds retry_max{30000};
+  };
+  StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics, Logger& log,
+               Options options);
+  StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics, Logger& log)
+      : StatusWriter(store, std::move(patch), metrics, log, Options{}) {}
+  ~StatusWriter();
+
+  void Start();
+  void Stop();
+  // Marks ns/name dirty (a store change notice).
+  void Notify(const std::string& ns, const std::string& name);
+  // The object is gone: drop what we remember of it.
+  void Forget(const std::string& ns, const std::string& name);
+  std::uint64_t writes() const;
+
+ private:
+  void Run();
+  void WriteOne(const std::string& key);
+
+  const results::Store& store_;
+  StatusPatchFn patch_;
+  Metrics* metrics_;
+  Logger& log_;
+  Options options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> dirty_;
+  std::map<std::string, std::chrono::steady_clock::time_point> retry_at_;
+  std::map<std::string, std::chrono::milliseconds> backoff_;
+  std::map<std::string, nlohmann::json> written_;  // visible part of the last write
+  bool stop_ = false;
+  std::uint64_t writes_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace healthgate::sinks
