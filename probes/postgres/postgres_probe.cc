@@ -35,7 +35,8 @@ std::string Quote(std::string v) {
 bool IsSqlState(std::string_view s) {
   if (s.size() != 5) return false;
   for (char c : s) {
-    if (!std::isdigit(static_cast<unsigned char>(c)) && !std::isupper(static_cast<unsigned char>(c)))
+    if (!std::isdigit(static_cast<unsigned char>(c)) &&
+        !std::isupper(static_cast<unsigned char>(c)))
       return false;
   }
   return true;
@@ -316,8 +317,8 @@ struct PgState {
         return Result::Failure(Reason::kAssertion,
                                "query returned no rows, expected " + Quote(*config.expect));
       if (value != *config.expect)
-        return Result::Failure(Reason::kAssertion,
-                               "query returned " + Quote(value) + ", expected " + Quote(*config.expect));
+        return Result::Failure(Reason::kAssertion, "query returned " + Quote(value) +
+                                                       ", expected " + Quote(*config.expect));
     }
     return Result::Success(has_value ? "query returned " + Quote(value) : "query ok");
   }

@@ -164,16 +164,19 @@ struct RedisState {
     resolving.reset();
     done = nullptr;
     reaper.data = this;
-    uv_timer_start(&reaper, [](uv_timer_t* t) {
-      auto* s = static_cast<RedisState*>(t->data);
-      if (s->ac != nullptr) {
-        redisAsyncContext* context = s->ac;
-        s->ac = nullptr;
-        redisAsyncFree(context);  // pending callbacks run with NULL replies and are ignored
-      }
-      uv_close(reinterpret_cast<uv_handle_t*>(&s->reaper),
-               [](uv_handle_t* h) { delete static_cast<RedisState*>(h->data); });
-    }, 0, 0);
+    uv_timer_start(
+        &reaper,
+        [](uv_timer_t* t) {
+          auto* s = static_cast<RedisState*>(t->data);
+          if (s->ac != nullptr) {
+            redisAsyncContext* context = s->ac;
+            s->ac = nullptr;
+            redisAsyncFree(context);  // pending callbacks run with NULL replies and are ignored
+          }
+          uv_close(reinterpret_cast<uv_handle_t*>(&s->reaper),
+                   [](uv_handle_t* h) { delete static_cast<RedisState*>(h->data); });
+        },
+        0, 0);
   }
 
   static void OnConnect(const redisAsyncContext* ac, int status) {
@@ -228,9 +231,9 @@ struct RedisState {
         argv.push_back(a.data());
         lens.push_back(a.size());
       }
-      if (redisAsyncCommandArgv(ac, &RedisState::OnReply,
-                                reinterpret_cast<void*>(static_cast<std::uintptr_t>(i)),
-                                static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
+      if (redisAsyncCommandArgv(
+              ac, &RedisState::OnReply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(i)),
+              static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
         Finish(Result::Failure(Reason::kConnect, "cannot send the command"));
         return;
       }
@@ -246,11 +249,12 @@ struct RedisState {
       s->ac = nullptr;
       if (!s->done) return;
       if (ac->err == REDIS_ERR_PROTOCOL) {
-        s->Finish(Result::Failure(Reason::kProtocol, std::string("not a Redis server: ") + ac->errstr));
+        s->Finish(
+            Result::Failure(Reason::kProtocol, std::string("not a Redis server: ") + ac->errstr));
       } else {
-        s->Finish(Result::Failure(Reason::kConnect,
-                                  std::string("connection lost during ") + s->phase +
-                                      (ac->errstr[0] != '\0' ? std::string(": ") + ac->errstr : "")));
+        s->Finish(Result::Failure(
+            Reason::kConnect, std::string("connection lost during ") + s->phase +
+                                  (ac->errstr[0] != '\0' ? std::string(": ") + ac->errstr : "")));
       }
       return;
     }
@@ -301,7 +305,9 @@ struct RedisState {
     if (!want && config.command.size() == 1 && Upper(config.command[0]) == "PING") want = "PONG";
     if (!want) return std::nullopt;
     if (got == want) return std::nullopt;
-    std::string shown = got ? Quote(*got) : r.type == REDIS_REPLY_NIL ? "nil" : "a non-string reply";
+    std::string shown = got                         ? Quote(*got)
+                        : r.type == REDIS_REPLY_NIL ? "nil"
+                                                    : "a non-string reply";
     return Result::Failure(Reason::kAssertion, "reply " + shown + ", expected " + Quote(*want));
   }
 
@@ -336,8 +342,8 @@ struct RedisState {
     if (c->err != 0) {
       std::string e = c->errstr;
       redisAsyncFree(c);  // not inside a hiredis callback
-      Finish(Result::Failure(Reason::kConnect, "connect " + a.ip() + ":" + std::to_string(a.port()) +
-                                                   ": " + e));
+      Finish(Result::Failure(Reason::kConnect,
+                             "connect " + a.ip() + ":" + std::to_string(a.port()) + ": " + e));
       return;
     }
     if (!AttachToLoop(c, loop->raw())) {
