@@ -1,6 +1,7 @@
 #include "operator/server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -346,6 +347,12 @@ std::optional<std::string> Server::Start() {
   std::size_t threads = std::max<std::size_t>(1, options_.threads);
   http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http->set_tcp_nodelay(true);
+  // httplib's default also sets SO_REUSEPORT, which would let a second
+  // instance share the port silently; a port in use must be an error.
+  http->set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http->set_keep_alive_max_count(std::max<std::size_t>(1, options_.keep_alive_max_count));
   http->set_keep_alive_timeout(static_cast<time_t>(options_.keep_alive_timeout.count()));
   http->set_read_timeout(options_.read_timeout);
