@@ -135,8 +135,8 @@ constexpr std::string_view kHtml = R"html(<!doctype html>
     card.appendChild(head);
     var ready = (c.conditions || []).filter(function (x) { return x.type === "Ready"; })[0];
     if (ready) {
-      var since = ago(ready.lastTransitionTime);
-      card.appendChild(el("div", "cond muted", ready.reason + (ready.message ? ": " + ready.message : "") + " (since " + since + ")"));
+      var changed = ago(ready.lastTransitionTime);
+      card.appendChild(el("div", "cond muted", ready.reason + (ready.message ? ": " + ready.message : "") + " (changed " + changed + ")"));
     }
     if (c.invalidSpec) card.appendChild(el("div", "cond invalid", "invalid spec: " + c.invalidSpec));
     var table = el("table");
