@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "operator/server/dashboard.h"
+#include "tests/support/process.h"
 
 namespace healthgate::server {
 namespace {
@@ -460,6 +461,37 @@ TEST_F(ServerTest, DashboardIsSelfContainedAndEscapesText) {
   EXPECT_EQ(html.find("insertAdjacentHTML"), std::string::npos);
   EXPECT_EQ(html.find("document.write"), std::string::npos);
   EXPECT_NE(html.find("textContent"), std::string::npos);
+}
+
+// A real browser (headless Chromium, from scripts/setup.sh) runs the page's
+// script against the live API and the DOM it builds is checked.
+TEST_F(ServerTest, DashboardRendersChecksInABrowser) {
+  AddOrders();
+  Ok("db");
+  Fail("pay", Reason::kAssertion, "<b id=\"injected\">HTTP 503</b>");
+  StartServer();
+  testing::TempDir profile;
+  auto r =
+      testing::Run({"chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                    "--user-data-dir=" + profile.path(), "--virtual-time-budget=5000", "--dump-dom",
+                    "http://127.0.0.1:" + std::to_string(server_->BoundPort()) + "/"},
+                   std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << "headless chromium failed (install the Debian package "
+                               "`chromium`):\n"
+                            << r.output;
+  const std::string& dom = r.output;
+  EXPECT_NE(dom.find("data-check=\"shop/orders\""), std::string::npos) << dom;
+  EXPECT_NE(dom.find("data-check-state=\"Degraded\""), std::string::npos);
+  EXPECT_NE(dom.find("data-probe=\"db\" data-state=\"healthy\""), std::string::npos);
+  EXPECT_NE(dom.find("data-probe=\"pay\" data-state=\"unhealthy\""), std::string::npos);
+  EXPECT_NE(dom.find("1/1 checks ready"), std::string::npos);
+  // The message is text, not markup.
+  EXPECT_NE(dom.find("&lt;b id=\"injected\"&gt;HTTP 503&lt;/b&gt;"), std::string::npos) << dom;
+  EXPECT_EQ(dom.find("<b id=\"injected\">"), std::string::npos);
+  // API requests made by the page are counted under their route.
+  EXPECT_GE(SumSeries(Scrape(), "healthgate_http_requests_total",
+                      {"route=\"/api/v1/healthchecks\"", "code=\"200\""}),
+            1);
 }
 
 TEST_F(ServerTest, CanaryFromClientsNeverAppearsInAnyOutput) {
