@@ -20,8 +20,8 @@ using prometheus::Histogram;
 
 namespace {
 
-const Histogram::BucketBoundaries kProbeBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                   0.1,   0.25,   0.5,   1,    2.5,   5, 10};
+const Histogram::BucketBoundaries kProbeBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                   0.25,  0.5,    1,     2.5,  5,     10};
 const Histogram::BucketBoundaries kLatenessBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                       0.025,  0.05,  0.1,    0.25,  1};
 const Histogram::BucketBoundaries kHttpBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -103,9 +103,9 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
 
 Metrics::~Metrics() = default;
 
-void Metrics::ProbeResult(const std::string& ns, const std::string& check,
-                          const std::string& probe, const std::string& type,
-                          const probes::Result& result, const probes::ThresholdState& state) {
+void Metrics::ProbeResult(const std::string& ns, const std::string& check, const std::string& probe,
+                          const std::string& type, const probes::Result& result,
+                          const probes::ThresholdState& state) {
   std::lock_guard<std::mutex> lock(mu_);
   auto [it, inserted] = probes_.try_emplace(Key(ns, check, probe));
   ProbeSeries& s = it->second;
@@ -155,7 +155,8 @@ void Metrics::CheckReady(const std::string& ns, const std::string& check, bool r
 void Metrics::CheckRemoved(const std::string& ns, const std::string& check) {
   std::lock_guard<std::mutex> lock(mu_);
   std::string prefix = ns + "/" + check + "/";
-  for (auto it = probes_.lower_bound(prefix); it != probes_.end() && it->first.starts_with(prefix);) {
+  for (auto it = probes_.lower_bound(prefix);
+       it != probes_.end() && it->first.starts_with(prefix);) {
     RemoveSeries(it->second);
     it = probes_.erase(it);
   }
@@ -204,27 +205,33 @@ std::string Metrics::Serialize() const {
 
 std::string ProcessMetricsText() {
   double cpu = 0, start = 0, vsize = 0, rss = 0;
+  // A number from /proc, or 0 when the field is missing or malformed: a scrape
+  // must never fail (or throw) because of an unexpected /proc layout.
+  auto num = [](const std::string& s) {
+    double v = 0;
+    return std::sscanf(s.c_str(), "%lf", &v) == 1 ? v : 0.0;
+  };
   {
     std::ifstream stat("/proc/self/stat");
     std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
     // Fields after the command name (which may contain spaces) start after ')'.
     auto pos = content.rfind(')');
-    if (pos != std::string::npos) {
+    if (pos != std::string::npos && pos + 2 < content.size()) {
       std::istringstream rest(content.substr(pos + 2));
       std::string f[24];
       for (auto& x : f) rest >> x;
-      // rest[0] is field 3 (state); utime=14, stime=15, starttime=22, vsize=23, rss=24.
-      long ticks = sysconf(_SC_CLK_TCK);
-      cpu = (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(ticks);
+      // f[0] is field 3 (state); utime=14, stime=15, starttime=22, vsize=23, rss=24.
+      auto ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+      cpu = (num(f[11]) + num(f[12])) / ticks;
       double boot = 0;
       std::ifstream s2("/proc/stat");
       std::string line;
       while (std::getline(s2, line)) {
-        if (line.rfind("btime ", 0) == 0) boot = std::stod(line.substr(6));
+        if (line.rfind("btime ", 0) == 0) boot = num(line.substr(6));
       }
-      start = boot + std::stod(f[19]) / static_cast<double>(ticks);
-      vsize = std::stod(f[20]);
-      rss = std::stod(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
+      start = boot + num(f[19]) / ticks;
+      vsize = num(f[20]);
+      rss = num(f[21]) * static_cast<double>(sysconf(_SC_PAGESIZE));
     }
   }
   int fds = 0;
@@ -236,21 +243,22 @@ std::string ProcessMetricsText() {
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
   char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-                "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
-                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %.0f\n"
-                "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
-                "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %.0f\n"
-                "# HELP process_open_fds Number of open file descriptors.\n"
-                "# TYPE process_open_fds gauge\nprocess_open_fds %d\n"
-                "# HELP process_max_fds Maximum number of open file descriptors.\n"
-                "# TYPE process_max_fds gauge\nprocess_max_fds %.0f\n"
-                "# HELP process_start_time_seconds Start time of the process since unix epoch in "
-                "seconds.\n"
-                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
-                cpu, rss, vsize, fds, static_cast<double>(lim.rlim_cur), start);
+  std::snprintf(
+      buf, sizeof buf,
+      "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %.0f\n"
+      "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+      "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %.0f\n"
+      "# HELP process_open_fds Number of open file descriptors.\n"
+      "# TYPE process_open_fds gauge\nprocess_open_fds %d\n"
+      "# HELP process_max_fds Maximum number of open file descriptors.\n"
+      "# TYPE process_max_fds gauge\nprocess_max_fds %.0f\n"
+      "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+      "seconds.\n"
+      "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
+      cpu, rss, vsize, fds, static_cast<double>(lim.rlim_cur), start);
   return buf;
 }
 

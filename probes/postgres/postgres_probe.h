@@ -1,14 +1,35 @@
+// PostgreSQL probe: resolve the host asynchronously, connect with libpq in
+// non-blocking mode on the probe loop, run one query and optionally compare the
+// first column of the first row with an expected value.
+//
+// Failure reasons (what an operator acts on):
+//   kDns        the host name did not resolve
+//   kConnect    refused/unreachable, or the server is not accepting connections
+//               (SQLSTATE classes 08, 53, 57: starting up, shutting down, too many
+//               connections)
+//   kTls        TLS negotiation or certificate verification failed (sslMode
+//               require/verify-ca/verify-full, or a server without TLS)
+//   kAuth       the server rejected the login (SQLSTATE class 28: wrong password,
+//               unknown role, no pg_hba.conf entry)
+//   kAssertion  the login worked far enough for the server to answer, but not as
+//               the check expects: unknown database (3D000), a failing query, or
+//               a value different from `expect`. An unknown database is a
+//               configuration/state problem of the target, not a credential
+//               problem, so it is not reported as kAuth.
+//   kProtocol   the peer did not speak the PostgreSQL protocol
+// Messages carry the server's primary message and SQLSTATE, never the password.
 #pragma once
 
 #include <memory>
 
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
-#include "probes/probe.h"
 #include "probes/postgres/config.h"
+#include "probes/probe.h"
 
 namespace healthgate::probes {
 
+// Thread-safety: Start() and the sessions it returns live on the loop thread.
 class PostgresProber {
  public:
   PostgresProber(Loop& loop, Resolver& resolver);

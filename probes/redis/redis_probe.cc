@@ -1,21 +1,396 @@
-// Placeholder until the redis probe type lands: every attempt fails loudly.
 #include "probes/redis/redis_probe.h"
 
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 namespace healthgate::probes {
+namespace {
+
+constexpr std::size_t kMaxValueChars = 200;
+
+std::string Scrub(std::string text, const Secret& secret) {
+  const std::string& s = secret.reveal();
+  if (s.empty()) return text;
+  for (std::size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos)) {
+    text.replace(pos, s.size(), "***");
+    pos += 3;
+  }
+  return text;
+}
+
+std::string Quote(std::string v) {
+  if (v.size() > kMaxValueChars) v = v.substr(0, kMaxValueChars) + "...";
+  return "\"" + v + "\"";
+}
+
+std::string Upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+// --- hiredis event adapter for libuv -----------------------------------------
+// Our own instead of <hiredis/adapters/libuv.h>: that adapter ignores poll
+// errors, and libuv reports a refused connect as a poll error (POLLERR), so a
+// refused connection would hang until the deadline instead of failing as
+// kConnect. Here a poll error is handed to hiredis, which then reads the socket
+// error itself. The struct is freed in the handle's close callback; hiredis
+// calls Cleanup before it closes the fd, so the fd is never closed while polled.
+struct UvEvents {
+  uv_poll_t handle{};
+  redisAsyncContext* ac = nullptr;  // null after Cleanup
+  int events = 0;
+};
+
+void OnEventsPoll(uv_poll_t* h, int status, int events) {
+  auto* p = static_cast<UvEvents*>(h->data);
+  if (status < 0) {
+    // libuv stopped the handle; let hiredis find the error, then resume.
+    if (p->ac != nullptr) {
+      if ((p->ac->c.flags & REDIS_CONNECTED) == 0) {
+        redisAsyncHandleWrite(p->ac);
+      } else {
+        redisAsyncHandleRead(p->ac);
+      }
+    }
+    if (p->ac != nullptr && p->events != 0) uv_poll_start(&p->handle, p->events, &OnEventsPoll);
+    return;
+  }
+  if (p->ac != nullptr && (events & UV_READABLE) != 0) redisAsyncHandleRead(p->ac);
+  if (p->ac != nullptr && (events & UV_WRITABLE) != 0) redisAsyncHandleWrite(p->ac);
+}
+
+void UpdateEvents(UvEvents* p, int events) {
+  p->events = events;
+  if (events != 0) {
+    uv_poll_start(&p->handle, events, &OnEventsPoll);
+  } else {
+    uv_poll_stop(&p->handle);
+  }
+}
+
+bool AttachToLoop(redisAsyncContext* ac, uv_loop_t* loop) {
+  auto* events = new UvEvents;
+  if (uv_poll_init(loop, &events->handle, ac->c.fd) != 0) {
+    delete events;
+    return false;
+  }
+  events->handle.data = events;
+  events->ac = ac;
+  ac->ev.data = events;
+  ac->ev.addRead = [](void* d) {
+    auto* p = static_cast<UvEvents*>(d);
+    UpdateEvents(p, p->events | UV_READABLE);
+  };
+  ac->ev.delRead = [](void* d) {
+    auto* p = static_cast<UvEvents*>(d);
+    UpdateEvents(p, p->events & ~UV_READABLE);
+  };
+  ac->ev.addWrite = [](void* d) {
+    auto* p = static_cast<UvEvents*>(d);
+    UpdateEvents(p, p->events | UV_WRITABLE);
+  };
+  ac->ev.delWrite = [](void* d) {
+    auto* p = static_cast<UvEvents*>(d);
+    UpdateEvents(p, p->events & ~UV_WRITABLE);
+  };
+  ac->ev.cleanup = [](void* d) {
+    auto* p = static_cast<UvEvents*>(d);
+    p->ac = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->handle),
+             [](uv_handle_t* h) { delete static_cast<UvEvents*>(h->data); });
+  };
+  return true;
+}
+
+// --- the probe ------------------------------------------------------------------
+
+enum class Step { kAuth, kSelect, kCommand, kRole };
+
+const char* StepName(Step s) {
+  switch (s) {
+    case Step::kAuth:
+      return "auth";
+    case Step::kSelect:
+      return "select";
+    case Step::kCommand:
+      return "command";
+    case Step::kRole:
+      return "role";
+  }
+  return "command";
+}
+
+bool IsAuthError(const std::string& e) {
+  return e.rfind("NOAUTH", 0) == 0 || e.rfind("WRONGPASS", 0) == 0 || e.rfind("NOPERM", 0) == 0;
+}
+
+// Lifetime: the session owns the state until it is destroyed; then a zero-delay
+// timer (`reaper`) frees the hiredis context outside any hiredis callback (it
+// may not be freed from inside one) and deletes the state in the timer's close
+// callback. So the state outlives every hiredis call stack that can reach it.
+// hiredis frees the context by itself after a failed connect and after a
+// disconnect; `ac` is cleared at those points.
+struct RedisState {
+  Loop* loop = nullptr;
+  const Clock* clock = nullptr;
+  RedisConfig config;
+  DoneFn done;
+  std::unique_ptr<ResolveHandle> resolving;
+  redisAsyncContext* ac = nullptr;
+  uv_timer_t reaper{};
+  std::vector<Step> steps;
+  std::size_t answered = 0;
+  std::string phase = "dns";
+  std::string role_seen;
+  MonoTime start{};
+  Timings timings;
+
+  void Finish(Result r) {
+    r.message = Scrub(std::move(r.message), config.password);
+    r.timings = timings;
+    DoneFn fn = std::move(done);
+    done = nullptr;
+    if (fn) fn(std::move(r));  // may destroy the session; the state lives until the reaper runs
+  }
+
+  void Reap() {
+    resolving.reset();
+    done = nullptr;
+    reaper.data = this;
+    uv_timer_start(
+        &reaper,
+        [](uv_timer_t* t) {
+          auto* s = static_cast<RedisState*>(t->data);
+          if (s->ac != nullptr) {
+            redisAsyncContext* context = s->ac;
+            s->ac = nullptr;
+            redisAsyncFree(context);  // pending callbacks run with NULL replies and are ignored
+          }
+          uv_close(reinterpret_cast<uv_handle_t*>(&s->reaper),
+                   [](uv_handle_t* h) { delete static_cast<RedisState*>(h->data); });
+        },
+        0, 0);
+  }
+
+  static void OnConnect(const redisAsyncContext* ac, int status) {
+    auto* s = static_cast<RedisState*>(ac->data);
+    if (s == nullptr) return;
+    if (status != REDIS_OK) {
+      s->ac = nullptr;  // hiredis frees it when this callback returns
+      if (s->done) {
+        s->Finish(Result::Failure(Reason::kConnect, std::string("connect: ") + ac->errstr));
+      }
+      return;
+    }
+    if (!s->done) return;
+    s->timings.connect = s->clock->Now() - s->start;
+    s->SendAll();
+  }
+
+  static void OnDisconnect(const redisAsyncContext* ac, int) {
+    auto* s = static_cast<RedisState*>(ac->data);
+    if (s != nullptr) s->ac = nullptr;  // hiredis frees it when this callback returns
+  }
+
+  // Pipelines every step: one round trip. A failed AUTH makes the later
+  // commands fail too, but the first failure decides.
+  void SendAll() {
+    if (!config.password.empty()) steps.push_back(Step::kAuth);
+    if (config.db != 0) steps.push_back(Step::kSelect);
+    steps.push_back(Step::kCommand);
+    if (config.role) steps.push_back(Step::kRole);
+    phase = StepName(steps.front());
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      std::vector<std::string> args;
+      switch (steps[i]) {
+        case Step::kAuth:
+          args.push_back("AUTH");
+          if (!config.username.empty()) args.push_back(config.username);
+          args.push_back(config.password.reveal());
+          break;
+        case Step::kSelect:
+          args = {"SELECT", std::to_string(config.db)};
+          break;
+        case Step::kCommand:
+          args = config.command.empty() ? std::vector<std::string>{"PING"} : config.command;
+          break;
+        case Step::kRole:
+          args = {"ROLE"};
+          break;
+      }
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lens;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      if (redisAsyncCommandArgv(
+              ac, &RedisState::OnReply, reinterpret_cast<void*>(static_cast<std::uintptr_t>(i)),
+              static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK) {
+        Finish(Result::Failure(Reason::kConnect, "cannot send the command"));
+        return;
+      }
+    }
+  }
+
+  static void OnReply(redisAsyncContext* ac, void* raw, void* privdata) {
+    auto* s = static_cast<RedisState*>(ac->data);
+    if (s == nullptr) return;
+    auto* reply = static_cast<redisReply*>(raw);
+    if (reply == nullptr) {
+      // Only called so while hiredis frees the context (error or our free).
+      s->ac = nullptr;
+      if (!s->done) return;
+      if (ac->err == REDIS_ERR_PROTOCOL) {
+        s->Finish(
+            Result::Failure(Reason::kProtocol, std::string("not a Redis server: ") + ac->errstr));
+      } else {
+        s->Finish(Result::Failure(
+            Reason::kConnect, std::string("connection lost during ") + s->phase +
+                                  (ac->errstr[0] != '\0' ? std::string(": ") + ac->errstr : "")));
+      }
+      return;
+    }
+    if (!s->done) return;
+    if (!s->timings.first_byte) s->timings.first_byte = s->clock->Now() - s->start;
+    auto index = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(privdata));
+    s->answered = index + 1;
+    if (s->answered < s->steps.size()) s->phase = StepName(s->steps[s->answered]);
+    std::optional<Result> verdict = s->Check(s->steps[index], *reply);
+    if (verdict) {
+      s->Finish(std::move(*verdict));
+    } else if (s->answered == s->steps.size()) {
+      s->Finish(Result::Success(s->SuccessMessage()));
+    }
+  }
+
+  std::string SuccessMessage() const {
+    std::string m = last_reply_.empty() ? "ok" : "reply " + Quote(last_reply_);
+    if (config.role) m += ", role " + role_seen;
+    return m;
+  }
+
+  // nullopt: this step passed.
+  std::optional<Result> Check(Step step, const redisReply& r) {
+    std::string text = r.str != nullptr ? std::string(r.str, r.len) : "";
+    if (r.type == REDIS_REPLY_ERROR) {
+      Reason reason = step == Step::kAuth || IsAuthError(text) ? Reason::kAuth : Reason::kAssertion;
+      return Result::Failure(reason, std::string(StepName(step)) + ": " + text);
+    }
+    switch (step) {
+      case Step::kAuth:
+      case Step::kSelect:
+        return std::nullopt;
+      case Step::kCommand:
+        return CheckCommand(r, text);
+      case Step::kRole:
+        return CheckRole(r);
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Result> CheckCommand(const redisReply& r, const std::string& text) {
+    std::optional<std::string> got;
+    if (r.type == REDIS_REPLY_STATUS || r.type == REDIS_REPLY_STRING) got = text;
+    if (r.type == REDIS_REPLY_INTEGER) got = std::to_string(r.integer);
+    if (got) last_reply_ = *got;
+    std::optional<std::string> want = config.expect;
+    if (!want && config.command.size() == 1 && Upper(config.command[0]) == "PING") want = "PONG";
+    if (!want) return std::nullopt;
+    if (got == want) return std::nullopt;
+    std::string shown = got                         ? Quote(*got)
+                        : r.type == REDIS_REPLY_NIL ? "nil"
+                                                    : "a non-string reply";
+    return Result::Failure(Reason::kAssertion, "reply " + shown + ", expected " + Quote(*want));
+  }
+
+  std::optional<Result> CheckRole(const redisReply& r) {
+    if (r.type != REDIS_REPLY_ARRAY || r.elements == 0 || r.element[0]->str == nullptr) {
+      return Result::Failure(Reason::kProtocol, "unexpected reply to ROLE");
+    }
+    std::string role(r.element[0]->str, r.element[0]->len);
+    if (role == "slave") role = "replica";
+    role_seen = role;
+    if (role != *config.role) {
+      return Result::Failure(Reason::kAssertion, "role is " + role + ", expected " + *config.role);
+    }
+    return std::nullopt;
+  }
+
+  void OnResolved(Resolution r) {
+    timings.dns = clock->Now() - start;
+    if (r.addresses.empty()) {
+      Finish(Result::Failure(Reason::kDns, r.error));
+      return;
+    }
+    // hiredis connects to one address; it is given a numeric one so that it
+    // never resolves (synchronously) itself.
+    const Address& a = r.addresses.front();
+    phase = "connect";
+    redisAsyncContext* c = redisAsyncConnect(a.ip().c_str(), a.port());
+    if (c == nullptr) {
+      Finish(Result::Failure(Reason::kConnect, "out of memory starting the connection"));
+      return;
+    }
+    if (c->err != 0) {
+      std::string e = c->errstr;
+      redisAsyncFree(c);  // not inside a hiredis callback
+      Finish(Result::Failure(Reason::kConnect,
+                             "connect " + a.ip() + ":" + std::to_string(a.port()) + ": " + e));
+      return;
+    }
+    if (!AttachToLoop(c, loop->raw())) {
+      redisAsyncFree(c);
+      Finish(Result::Failure(Reason::kConnect, "cannot watch the socket"));
+      return;
+    }
+    c->data = this;
+    ac = c;
+    // The adapter must be attached first: setting the connect callback arms the
+    // write event that reports the finished connect.
+    redisAsyncSetConnectCallback(c, &RedisState::OnConnect);
+    redisAsyncSetDisconnectCallback(c, &RedisState::OnDisconnect);
+  }
+
+ private:
+  std::string last_reply_;
+};
+
+class RedisSession final : public ProbeSession {
+ public:
+  explicit RedisSession(RedisState* s) : s_(s) {}
+  ~RedisSession() override { s_->Reap(); }
+  std::string_view Phase() const override { return s_->phase; }
+
+ private:
+  RedisState* s_;
+};
+
+}  // namespace
 
 RedisProber::RedisProber(Loop& loop, Resolver& resolver) : loop_(loop), resolver_(resolver) {}
 RedisProber::~RedisProber() = default;
 
-namespace {
-class Unavailable final : public ProbeSession {
- public:
-  std::string_view Phase() const override { return "start"; }
-};
-}  // namespace
-
-std::unique_ptr<ProbeSession> RedisProber::Start(const RedisConfig&, DoneFn done) {
-  loop_.Post([done] { done(Result::Failure(Reason::kProtocol, "redis probes are not available in this build")); });
-  return std::make_unique<Unavailable>();
+std::unique_ptr<ProbeSession> RedisProber::Start(const RedisConfig& config, DoneFn done) {
+  auto* s = new RedisState;
+  s->loop = &loop_;
+  s->clock = &loop_.clock();
+  s->config = config;
+  s->done = std::move(done);
+  s->start = loop_.clock().Now();
+  uv_timer_init(loop_.raw(), &s->reaper);
+  s->reaper.data = s;
+  auto session = std::make_unique<RedisSession>(s);
+  s->resolving = resolver_.Resolve(config.host, config.port,
+                                   [s](Resolution r) { s->OnResolved(std::move(r)); });
+  return session;
 }
 
 }  // namespace healthgate::probes

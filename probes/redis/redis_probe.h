@@ -1,3 +1,18 @@
+// Redis probe: resolve the host asynchronously, connect with hiredis' async API
+// on the probe loop, then (pipelined) AUTH [user] password, SELECT db, the
+// configured command, and ROLE when a role is expected.
+//
+// Failure reasons:
+//   kDns        the host name did not resolve
+//   kConnect    refused/unreachable, or the connection broke before a reply
+//   kAuth       AUTH was rejected, or a command failed with NOAUTH/WRONGPASS/NOPERM
+//   kProtocol   the peer did not speak RESP
+//   kAssertion  SELECT or the command failed, the reply differs from `expect`
+//               (PONG for a bare PING), or the server has another role
+// Messages carry the server's error text, never the password.
+//
+// The peer is written with write(2): the process must ignore SIGPIPE (as every
+// program writing to sockets does).
 #pragma once
 
 #include <memory>
@@ -9,6 +24,7 @@
 
 namespace healthgate::probes {
 
+// Thread-safety: Start() and the sessions it returns live on the loop thread.
 class RedisProber {
  public:
   RedisProber(Loop& loop, Resolver& resolver);

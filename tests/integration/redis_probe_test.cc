@@ -1,0 +1,254 @@
+// The Redis probe against real redis-server processes started by the tests.
+#include "probes/redis/redis_probe.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tests/support/net.h"
+#include "tests/support/probe_runner.h"
+#include "tests/support/servers.h"
+
+namespace healthgate::probes {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::RedisOptions;
+using testing::RedisServer;
+using testing::RunProbes;
+
+constexpr char kCanary[] = "redis-canary-5b2d91";
+
+RedisConfig Config(std::uint16_t port) {
+  RedisConfig c;
+  c.host = "127.0.0.1";
+  c.port = port;
+  return c;
+}
+
+Result RunOne(const RedisConfig& c, milliseconds timeout = milliseconds(3000)) {
+  auto results = RunProbes({c}, timeout);
+  EXPECT_EQ(results.size(), 1u);
+  Result r = results.at(0);
+  EXPECT_EQ(r.message.find(kCanary), std::string::npos) << r.message;
+  return r;
+}
+
+bool Has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+RedisOptions WithPassword(std::string password) {
+  RedisOptions o;
+  o.requirepass = std::move(password);
+  return o;
+}
+
+TEST(RedisProbe, PingSucceeds) {
+  RedisServer server;
+  Result r = RunOne(Config(server.port()));
+  EXPECT_TRUE(r.healthy) << r.message;
+  EXPECT_EQ(r.reason, Reason::kSuccess);
+  EXPECT_EQ(r.message, "reply \"PONG\"");
+  EXPECT_TRUE(r.timings.dns.has_value());
+  EXPECT_TRUE(r.timings.connect.has_value());
+  EXPECT_TRUE(r.timings.first_byte.has_value());
+}
+
+TEST(RedisProbe, HostNameIsResolvedAsynchronously) {
+  RedisServer server;
+  RedisConfig c = Config(server.port());
+  c.host = "localhost";
+  // hiredis connects to the first address only: where localhost is ::1 first,
+  // the server (bound to 127.0.0.1) is not there.
+  Result r = RunOne(c);
+  EXPECT_TRUE(r.healthy || r.reason == Reason::kConnect) << r.message;
+  c.host = "no-such-host.invalid";
+  EXPECT_EQ(RunOne(c).reason, Reason::kDns);
+}
+
+TEST(RedisProbe, RequirepassWithTheRightPasswordSucceeds) {
+  RedisServer server(WithPassword(kCanary));
+  RedisConfig c = Config(server.port());
+  c.password = Secret(kCanary);
+  Result r = RunOne(c);
+  EXPECT_TRUE(r.healthy) << r.message;
+}
+
+TEST(RedisProbe, WrongPasswordIsAuth) {
+  RedisServer server(WithPassword("the-real-one"));
+  RedisConfig c = Config(server.port());
+  c.password = Secret(kCanary);
+  Result r = RunOne(c);
+  EXPECT_EQ(r.reason, Reason::kAuth) << r.message;
+  EXPECT_TRUE(Has(r.message, "WRONGPASS")) << r.message;
+}
+
+TEST(RedisProbe, NoPasswordAgainstRequirepassIsAuth) {
+  RedisServer server(WithPassword(kCanary));
+  Result r = RunOne(Config(server.port()));
+  EXPECT_EQ(r.reason, Reason::kAuth) << r.message;
+  EXPECT_TRUE(Has(r.message, "NOAUTH")) << r.message;
+}
+
+TEST(RedisProbe, PasswordAgainstAServerWithoutOneIsAuth) {
+  RedisServer server;
+  RedisConfig c = Config(server.port());
+  c.password = Secret(kCanary);
+  Result r = RunOne(c);
+  EXPECT_EQ(r.reason, Reason::kAuth) << r.message;
+}
+
+TEST(RedisProbe, AclUser) {
+  RedisOptions o;
+  o.acl_user = "probe";
+  o.acl_password = kCanary;
+  RedisServer server(o);
+  RedisConfig c = Config(server.port());
+  c.username = "probe";
+  c.password = Secret(kCanary);
+  Result ok = RunOne(c);
+  EXPECT_TRUE(ok.healthy) << ok.message;
+
+  c.password = Secret(std::string(kCanary) + "-wrong");
+  Result bad = RunOne(c);
+  EXPECT_EQ(bad.reason, Reason::kAuth) << bad.message;
+}
+
+TEST(RedisProbe, SelectsTheDatabase) {
+  RedisServer server;
+  server.Cli({"-n", "3", "SET", "healthgate:key", "in-db-3"});
+  RedisConfig c = Config(server.port());
+  c.db = 3;
+  c.command = {"GET", "healthgate:key"};
+  c.expect = "in-db-3";
+  Result r = RunOne(c);
+  EXPECT_TRUE(r.healthy) << r.message;
+
+  c.db = 0;
+  Result other = RunOne(c);
+  EXPECT_EQ(other.reason, Reason::kAssertion) << other.message;
+  EXPECT_EQ(other.message, "reply nil, expected \"in-db-3\"");
+
+  c.db = 99;  // beyond the 16 databases of the default configuration
+  Result out_of_range = RunOne(c);
+  EXPECT_EQ(out_of_range.reason, Reason::kAssertion) << out_of_range.message;
+  EXPECT_TRUE(Has(out_of_range.message, "select:")) << out_of_range.message;
+}
+
+TEST(RedisProbe, CustomCommandWithExpect) {
+  RedisServer server;
+  RedisConfig c = Config(server.port());
+  c.command = {"ECHO", "hello world"};
+  c.expect = "hello world";
+  EXPECT_TRUE(RunOne(c).healthy);
+
+  c.expect = "goodbye";
+  Result bad = RunOne(c);
+  EXPECT_EQ(bad.reason, Reason::kAssertion);
+  EXPECT_EQ(bad.message, "reply \"hello world\", expected \"goodbye\"");
+
+  c.command = {"DBSIZE"};
+  c.expect = "0";  // integer replies compare as decimal text
+  EXPECT_TRUE(RunOne(c).healthy);
+
+  c.command = {"NOSUCHCOMMAND"};
+  c.expect.reset();
+  Result err = RunOne(c);
+  EXPECT_EQ(err.reason, Reason::kAssertion);
+  EXPECT_TRUE(Has(err.message, "unknown command")) << err.message;
+
+  c.command = {"INFO", "server"};  // any non-error reply without `expect`
+  EXPECT_TRUE(RunOne(c).healthy);
+}
+
+TEST(RedisProbe, StoppedServerIsConnectAndRecovers) {
+  RedisServer server;
+  RedisConfig c = Config(server.port());
+  ASSERT_TRUE(RunOne(c).healthy);
+  server.Stop();
+  Result down = RunOne(c);
+  EXPECT_EQ(down.reason, Reason::kConnect) << down.message;
+  EXPECT_TRUE(Has(down.message, "refused")) << down.message;
+  server.Start();
+  EXPECT_TRUE(RunOne(c).healthy);
+}
+
+TEST(RedisProbe, SilentPeerTimesOutNamingThePhase) {
+  testing::HungListener listener;
+  RedisConfig c = Config(listener.port());
+  Result r = RunOne(c, milliseconds(300));
+  EXPECT_EQ(r.reason, Reason::kTimeout);
+  EXPECT_TRUE(Has(r.message, "during command")) << r.message;
+  EXPECT_EQ(r.latency, milliseconds(300));
+
+  c.password = Secret(kCanary);
+  Result auth = RunOne(c, milliseconds(300));
+  EXPECT_TRUE(Has(auth.message, "during auth")) << auth.message;
+}
+
+TEST(RedisProbe, NonRedisPeerIsProtocol) {
+  testing::WrongProtocolServer peer;
+  Result r = RunOne(Config(peer.port()));
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+}
+
+TEST(RedisProbe, Roles) {
+  RedisServer master(WithPassword(kCanary));
+  RedisConfig c = Config(master.port());
+  c.password = Secret(kCanary);
+  c.role = "master";
+  Result ok = RunOne(c);
+  EXPECT_TRUE(ok.healthy) << ok.message;
+  EXPECT_TRUE(Has(ok.message, "role master")) << ok.message;
+
+  c.role = "replica";
+  Result wrong = RunOne(c);
+  EXPECT_EQ(wrong.reason, Reason::kAssertion) << wrong.message;
+  EXPECT_EQ(wrong.message, "role is master, expected replica");
+
+  RedisOptions o;
+  o.replica_of = master.port();
+  o.master_password = kCanary;
+  RedisServer replica(o);
+  RedisConfig rc = Config(replica.port());
+  rc.role = "replica";
+  Result replica_ok = RunOne(rc);
+  EXPECT_TRUE(replica_ok.healthy) << replica_ok.message;
+}
+
+TEST(RedisProbe, HundredConcurrentProbesSucceed) {
+  RedisServer server(WithPassword(kCanary));
+  RedisConfig c = Config(server.port());
+  c.password = Secret(kCanary);
+  c.role = "master";
+  std::vector<Target> targets(100, Target{c});
+  auto results = RunProbes(targets, milliseconds(10000));
+  ASSERT_EQ(results.size(), 100u);
+  int healthy = 0;
+  for (const auto& r : results) {
+    if (r.healthy) {
+      ++healthy;
+    } else {
+      ADD_FAILURE() << ReasonName(r.reason) << ": " << r.message;
+    }
+  }
+  EXPECT_EQ(healthy, 100);
+}
+
+TEST(RedisProbe, CancelledAttemptsReleaseEverything) {
+  // Attempts cut by the deadline while a command blocks: nothing leaks or
+  // crashes (checked under ASan), and the server still serves afterwards.
+  RedisServer server;
+  RedisConfig c = Config(server.port());
+  c.command = {"BLPOP", "healthgate:nothing", "5"};
+  std::vector<Target> targets(20, Target{c});
+  for (const auto& r : RunProbes(targets, milliseconds(200))) {
+    EXPECT_EQ(r.reason, Reason::kTimeout) << r.message;
+  }
+  EXPECT_TRUE(RunOne(Config(server.port())).healthy);
+}
+
+}  // namespace
+}  // namespace healthgate::probes
