@@ -1,5 +1,7 @@
 #include "probes/http/curl_multi.h"
 
+#include <sys/socket.h>
+
 #include <stdexcept>
 
 namespace healthgate::probes {
@@ -7,6 +9,7 @@ namespace healthgate::probes {
 struct CurlMulti::Watch {
   uv_poll_t poll{};
   curl_socket_t fd = CURL_SOCKET_BAD;
+  CURL* easy = nullptr;
   CurlMulti* multi = nullptr;
 };
 
@@ -63,7 +66,17 @@ void CurlMulti::Discard(CURL* easy, std::function<void()> release) {
   if (release) release();
 }
 
-int CurlMulti::OnSocket(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
+bool CurlMulti::HasConnectedSocket(CURL* easy) const {
+  for (const auto& [fd, w] : watches_) {
+    if (w->easy != easy) continue;
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) return true;
+  }
+  return false;
+}
+
+int CurlMulti::OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp) {
   auto* self = static_cast<CurlMulti*>(userp);
   auto* w = static_cast<Watch*>(socketp);
   if (what == CURL_POLL_REMOVE) {
@@ -73,6 +86,7 @@ int CurlMulti::OnSocket(CURL*, curl_socket_t fd, int what, void* userp, void* so
   if (w == nullptr) {
     w = new Watch;
     w->fd = fd;
+    w->easy = easy;
     w->multi = self;
     if (uv_poll_init_socket(self->loop_, &w->poll, fd) != 0) {
       delete w;

@@ -49,6 +49,11 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   // called from its own callbacks.
   void Discard(CURL* easy, std::function<void()> release);
 
+  // Whether one of the sockets curl watches for `easy` has completed its TCP
+  // connect (curl only reports the connect time once the whole connection,
+  // TLS included, is up). For the timeout message.
+  bool HasConnectedSocket(CURL* easy) const;
+
  private:
   struct Watch;  // one uv_poll per socket curl asked us to watch
 

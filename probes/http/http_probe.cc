@@ -170,9 +170,10 @@ struct HttpState final : CurlTransfer {
 
   std::string_view Phase() const {
     if (phase != "connect") return phase;
+    if (!url.https) return phase;
     curl_off_t connected = 0;
     curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connected);
-    return connected > 0 && url.https ? "tls" : "connect";
+    return connected > 0 || multi->HasConnectedSocket(easy) ? "tls" : "connect";
   }
 
   // Removes anything secret from a message: URL credentials and header values.
