@@ -84,6 +84,10 @@ int CurlMulti::OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp, voi
     return 0;
   }
   if (w == nullptr) {
+    // curl reports REMOVE before it closes a socket, so an entry for this fd is
+    // stale; never leave a second poll handle on one descriptor.
+    auto stale = self->watches_.find(fd);
+    if (stale != self->watches_.end()) self->CloseWatch(stale->second);
     w = new Watch;
     w->fd = fd;
     w->easy = easy;

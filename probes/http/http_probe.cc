@@ -277,7 +277,12 @@ struct HttpState final : CurlTransfer {
     if (resolve != nullptr) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, config.follow_redirects ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, kMaxRedirects);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(config.max_body_bytes));
+    // Refuses an announced oversized body before reading it (not for HEAD, whose
+    // Content-Length describes a body that never comes).
+    if (config.method != "HEAD") {
+      curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                       static_cast<curl_off_t>(config.max_body_bytes));
+    }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &HttpState::OnBody);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &HttpState::OnHeader);
@@ -451,10 +456,19 @@ struct HttpState final : CurlTransfer {
       Finish(Result::Failure(Reason::kAssertion, message));
       return;
     }
-    if (regex && !std::regex_search(body, *regex)) {
-      Finish(Result::Failure(Reason::kAssertion,
-                             head + ", body does not match /" + *config.body_regex + "/"));
-      return;
+    if (regex) {
+      bool matched = false;
+      try {
+        matched = std::regex_search(body, *regex);
+      } catch (const std::regex_error&) {
+        Finish(Result::Failure(Reason::kAssertion, head + ", body regex too complex for the body"));
+        return;
+      }
+      if (!matched) {
+        Finish(Result::Failure(Reason::kAssertion,
+                               head + ", body does not match /" + *config.body_regex + "/"));
+        return;
+      }
     }
     Finish(Result::Success(head));
   }

@@ -147,6 +147,15 @@ TEST(HttpProbe, AnnouncedHugeBodyIsCappedBeforeReading) {
   EXPECT_EQ(r.message, "response body exceeds the limit of 4096 bytes");
 }
 
+TEST(HttpProbe, HeadIgnoresTheAnnouncedBodySize) {
+  HttpTarget target;
+  HttpConfig c = Get(target.Url("/big-sized"));
+  c.method = "HEAD";
+  c.max_body_bytes = 4096;
+  Result r = RunOne(c);
+  EXPECT_TRUE(r.healthy) << r.message;
+}
+
 class HttpsProbe : public ::testing::Test {
  protected:
   testing::TempDir dir_;
