@@ -498,8 +498,7 @@ class HttpSession final : public ProbeSession {
 
 }  // namespace
 
-HttpProber::HttpProber(Loop& loop, Resolver& resolver)
-    : loop_(loop), resolver_(resolver), multi_(CurlMulti::Create(loop.raw())) {}
+HttpProber::HttpProber(Loop& loop, Resolver& resolver) : loop_(loop), resolver_(resolver) {}
 
 HttpProber::~HttpProber() = default;
 
@@ -519,6 +518,9 @@ const HttpProber::CompiledRegex& HttpProber::Compile(const std::string& pattern)
 }
 
 std::unique_ptr<ProbeSession> HttpProber::Start(const HttpConfig& config, DoneFn done) {
+  // Created on first use, on the loop thread: libuv handles may only be
+  // initialised there once the loop runs.
+  if (!multi_) multi_ = CurlMulti::Create(loop_.raw());
   auto* s = new HttpState;
   s->loop = &loop_;
   s->clock = &loop_.clock();

@@ -58,7 +58,7 @@ class HttpProber {
 
   Loop& loop_;
   Resolver& resolver_;
-  std::shared_ptr<CurlMulti> multi_;
+  std::shared_ptr<CurlMulti> multi_;  // one per prober, created by the first Start()
   std::map<std::string, CompiledRegex> regexes_;
 };
 
