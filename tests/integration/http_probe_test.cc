@@ -264,6 +264,16 @@ TEST(HttpProbe, HeadersReachTheServer) {
   EXPECT_EQ(target.LastHeader("authorization").value_or(""), "Bearer abc123");
 }
 
+TEST(HttpProbe, HeaderWithLineBreakIsRefusedBeforeSending) {
+  HttpTarget target;
+  HttpConfig c = Get(target.Url("/ok"));
+  c.headers = {{"X-Token", Secret("abc\r\nX-Injected: yes")}};
+  Result r = RunOne(c);
+  EXPECT_EQ(r.reason, Reason::kProtocol);
+  EXPECT_EQ(r.message, "header X-Token has a line break");
+  EXPECT_EQ(target.requests(), 0);
+}
+
 TEST(HttpProbe, SecretsNeverReachTheMessage) {
   const std::string canary = "canary-s3cr3t-value";
   HttpTarget target;
