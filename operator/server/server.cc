@@ -397,9 +397,7 @@ std::optional<std::string> Server::Start() {
   // httplib's stop() is a no-op until the accept loop runs, so wait for it:
   // afterwards Stop() always ends the loop. The loop starts at once; the bound
   // only guards against a loop that ended on its own.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!raw->is_running() && !listen_done_) {
-    if (std::chrono::steady_clock::now() > deadline) break;
+  for (int i = 0; i < 10'000 && !raw->is_running() && !listen_done_; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   if (!raw->is_running()) {
