@@ -1,17 +1,3 @@
-// Debian's cpp-httplib is a compiled library built with these features; its
-// classes only have the right layout when they are defined here too. The test
-// support library does not link PkgConfig::HTTPLIB (which would add them), so
-// they are set here to match `pkg-config --cflags cpp-httplib`.
-#ifndef CPPHTTPLIB_OPENSSL_SUPPORT
-#define CPPHTTPLIB_OPENSSL_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_ZLIB_SUPPORT
-#define CPPHTTPLIB_ZLIB_SUPPORT
-#endif
-#ifndef CPPHTTPLIB_BROTLI_SUPPORT
-#define CPPHTTPLIB_BROTLI_SUPPORT
-#endif
-
 #include "tests/support/http_targets.h"
 
 #include <arpa/inet.h>
