@@ -3,9 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "probes/engine/clock.h"
 #include "tests/support/net.h"
 #include "tests/support/probe_runner.h"
 #include "tests/support/servers.h"
@@ -42,6 +45,48 @@ Result RunOne(const PostgresConfig& c, milliseconds timeout = milliseconds(5000)
   auto results = RunProbes({c}, timeout);
   EXPECT_EQ(results.size(), 1u);
   return results.at(0);
+}
+
+// Answers every lookup with a dead address (127.0.0.2, where nothing listens)
+// before the live one: a name with several addresses, one of them down, which
+// the system resolver cannot be made to produce on demand. Lookups are not
+// cancellable; tests wait for every attempt.
+class DeadThenLiveResolver final : public Resolver {
+ public:
+  explicit DeadThenLiveResolver(Loop& loop) : loop_(loop) {}
+  std::unique_ptr<ResolveHandle> Resolve(const std::string&, std::uint16_t port,
+                                         std::function<void(Resolution)> done) override {
+    Resolution r;
+    r.addresses.resize(2);
+    ParseNumericAddress("127.0.0.2", port, &r.addresses[0]);
+    ParseNumericAddress("127.0.0.1", port, &r.addresses[1]);
+    loop_.Post([done, r] { done(r); });
+    return std::make_unique<ResolveHandle>();
+  }
+
+ private:
+  Loop& loop_;
+};
+
+// Runs one attempt of `prober` on a private loop and returns its result.
+template <typename Prober, typename Config>
+Result RunWithResolver(const Config& config) {
+  RealClock clock;
+  Loop loop(clock);
+  DeadThenLiveResolver resolver(loop);
+  Prober prober(loop, resolver);
+  std::optional<Result> got;
+  std::unique_ptr<ProbeSession> session;
+  loop.Post([&] {
+    session = prober.Start(config, [&](Result r) {
+      got = std::move(r);
+      loop.Stop();
+    });
+  });
+  loop.RunHere();
+  session.reset();
+  EXPECT_TRUE(got.has_value());
+  return got.value_or(Result::Failure(Reason::kTimeout, "no result"));
 }
 
 bool Has(const std::string& text, const std::string& part) {
@@ -260,6 +305,12 @@ TEST(PostgresProbe, CancelledAttemptsReleaseEverything) {
   }
   c.query = "SELECT 1";
   EXPECT_TRUE(RunOne(c).healthy);
+}
+
+TEST(PostgresProbe, TriesEveryResolvedAddress) {
+  PostgresServer server;
+  Result r = RunWithResolver<PostgresProber>(Config(server.port()));
+  EXPECT_TRUE(r.healthy) << r.message;
 }
 
 }  // namespace
