@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "probes/engine/clock.h"
+#include "probes/run_once.h"
 #include "tests/support/net.h"
 #include "tests/support/probe_runner.h"
 #include "tests/support/servers.h"
@@ -286,8 +287,12 @@ TEST(RedisProbe, CancelledAttemptsReleaseEverything) {
   RedisServer server;
   RedisConfig c = Config(server.port());
   c.command = {"BLPOP", "healthgate:nothing", "5"};
-  std::vector<Target> targets(20, Target{c});
-  for (const auto& r : RunProbes(targets, milliseconds(200))) {
+  // Deadlines from 1 ms to 40 ms cut attempts in every phase (connect, TLS,
+  // auth, query); the rest are cut while the server works on the command.
+  std::vector<OnceRequest> requests;
+  for (int ms = 1; ms <= 40; ++ms) requests.push_back({c, milliseconds(ms)});
+  for (int i = 0; i < 20; ++i) requests.push_back({c, milliseconds(200)});
+  for (const auto& r : RunOnce(requests)) {
     EXPECT_EQ(r.reason, Reason::kTimeout) << r.message;
   }
   EXPECT_TRUE(RunOne(Config(server.port())).healthy);
