@@ -310,7 +310,9 @@ struct RedisState {
     if (r.type == REDIS_REPLY_INTEGER) got = std::to_string(r.integer);
     if (got) last_reply_ = *got;
     std::optional<std::string> want = config.expect;
-    if (!want && config.command.size() == 1 && Upper(config.command[0]) == "PING") want = "PONG";
+    bool bare_ping = config.command.empty() ||
+                     (config.command.size() == 1 && Upper(config.command[0]) == "PING");
+    if (!want && bare_ping) want = "PONG";
     if (!want) return std::nullopt;
     if (got == want) return std::nullopt;
     std::string shown = got                         ? Quote(*got)

@@ -45,7 +45,9 @@ PostgresOptions Options(std::string auth, std::string password = "", bool ssl = 
 Result RunOne(const PostgresConfig& c, milliseconds timeout = milliseconds(5000)) {
   auto results = RunProbes({c}, timeout);
   EXPECT_EQ(results.size(), 1u);
-  return results.at(0);
+  Result r = results.at(0);
+  EXPECT_EQ(r.message.find(kPassword), std::string::npos) << r.message;
+  return r;
 }
 
 // Answers every lookup with a dead address (127.0.0.2, where nothing listens)
@@ -124,6 +126,16 @@ TEST(PostgresProbe, ScramWithTheRightPasswordSucceeds) {
   PostgresServer server(Options("scram-sha-256", kPassword));
   PostgresConfig c = Config(server.port(), "prefer");
   c.password = Secret(kPassword);
+  Result r = RunOne(c);
+  EXPECT_TRUE(r.healthy) << r.message;
+}
+
+TEST(PostgresProbe, PasswordWithSpecialCharacters) {
+  // Handed to libpq as a keyword/value pair: no quoting or escaping needed.
+  const std::string password = std::string(kPassword) + " it's = \\ \"x\"";
+  PostgresServer server(Options("scram-sha-256", password));
+  PostgresConfig c = Config(server.port());
+  c.password = Secret(password);
   Result r = RunOne(c);
   EXPECT_TRUE(r.healthy) << r.message;
 }
