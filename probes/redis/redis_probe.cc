@@ -184,9 +184,17 @@ struct RedisState {
     if (s == nullptr) return;
     if (status != REDIS_OK) {
       s->ac = nullptr;  // hiredis frees it when this callback returns
-      if (s->done) {
-        s->Finish(Result::Failure(Reason::kConnect, std::string("connect: ") + ac->errstr));
+      if (!s->done) return;
+      s->last_error = "connect " + s->where + ": " + ac->errstr;
+      if (s->next_address >= s->addresses.size()) {
+        s->Finish(Result::Failure(Reason::kConnect, s->last_error));
+        return;
       }
+      // The next address is tried from a fresh loop turn, outside hiredis. A
+      // destroyed session re-arms the same timer for the reaper instead.
+      uv_timer_start(
+          &s->reaper, [](uv_timer_t* t) { static_cast<RedisState*>(t->data)->ConnectNext(); }, 0,
+          0);
       return;
     }
     if (!s->done) return;
@@ -302,7 +310,9 @@ struct RedisState {
     if (r.type == REDIS_REPLY_INTEGER) got = std::to_string(r.integer);
     if (got) last_reply_ = *got;
     std::optional<std::string> want = config.expect;
-    if (!want && config.command.size() == 1 && Upper(config.command[0]) == "PING") want = "PONG";
+    bool bare_ping = config.command.empty() ||
+                     (config.command.size() == 1 && Upper(config.command[0]) == "PING");
+    if (!want && bare_ping) want = "PONG";
     if (!want) return std::nullopt;
     if (got == want) return std::nullopt;
     std::string shown = got                         ? Quote(*got)
@@ -330,34 +340,48 @@ struct RedisState {
       Finish(Result::Failure(Reason::kDns, r.error));
       return;
     }
-    // hiredis connects to one address; it is given a numeric one so that it
-    // never resolves (synchronously) itself.
-    const Address& a = r.addresses.front();
-    phase = "connect";
-    redisAsyncContext* c = redisAsyncConnect(a.ip().c_str(), a.port());
-    if (c == nullptr) {
-      Finish(Result::Failure(Reason::kConnect, "out of memory starting the connection"));
-      return;
-    }
-    if (c->err != 0) {
-      std::string e = c->errstr;
-      redisAsyncFree(c);  // not inside a hiredis callback
-      Finish(Result::Failure(Reason::kConnect,
-                             "connect " + a.ip() + ":" + std::to_string(a.port()) + ": " + e));
-      return;
-    }
-    if (!AttachToLoop(c, loop->raw())) {
-      redisAsyncFree(c);
-      Finish(Result::Failure(Reason::kConnect, "cannot watch the socket"));
-      return;
-    }
-    c->data = this;
-    ac = c;
-    // The adapter must be attached first: setting the connect callback arms the
-    // write event that reports the finished connect.
-    redisAsyncSetConnectCallback(c, &RedisState::OnConnect);
-    redisAsyncSetDisconnectCallback(c, &RedisState::OnDisconnect);
+    addresses = std::move(r.addresses);
+    ConnectNext();
   }
+
+  // Tries the resolved addresses in turn (e.g. ::1, then 127.0.0.1 for
+  // localhost). hiredis is given numeric addresses so that it never resolves
+  // (synchronously) itself. Never called from inside a hiredis callback.
+  void ConnectNext() {
+    phase = "connect";
+    while (next_address < addresses.size()) {
+      const Address& a = addresses[next_address++];
+      where = a.ip() + ":" + std::to_string(a.port());
+      redisAsyncContext* c = redisAsyncConnect(a.ip().c_str(), a.port());
+      if (c == nullptr) {
+        last_error = "connect " + where + ": out of memory";
+        continue;
+      }
+      if (c->err != 0) {
+        last_error = "connect " + where + ": " + c->errstr;
+        redisAsyncFree(c);
+        continue;
+      }
+      if (!AttachToLoop(c, loop->raw())) {
+        last_error = "connect " + where + ": cannot watch the socket";
+        redisAsyncFree(c);
+        continue;
+      }
+      c->data = this;
+      ac = c;
+      // The adapter must be attached first: setting the connect callback arms
+      // the write event that reports the finished connect.
+      redisAsyncSetConnectCallback(c, &RedisState::OnConnect);
+      redisAsyncSetDisconnectCallback(c, &RedisState::OnDisconnect);
+      return;
+    }
+    Finish(Result::Failure(Reason::kConnect, last_error));
+  }
+
+  std::vector<Address> addresses;
+  std::size_t next_address = 0;
+  std::string where;
+  std::string last_error;
 
  private:
   std::string last_reply_;

@@ -3,9 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "probes/engine/clock.h"
+#include "probes/run_once.h"
 #include "tests/support/net.h"
 #include "tests/support/probe_runner.h"
 #include "tests/support/servers.h"
@@ -41,7 +45,51 @@ PostgresOptions Options(std::string auth, std::string password = "", bool ssl = 
 Result RunOne(const PostgresConfig& c, milliseconds timeout = milliseconds(5000)) {
   auto results = RunProbes({c}, timeout);
   EXPECT_EQ(results.size(), 1u);
-  return results.at(0);
+  Result r = results.at(0);
+  EXPECT_EQ(r.message.find(kPassword), std::string::npos) << r.message;
+  return r;
+}
+
+// Answers every lookup with a dead address (127.0.0.2, where nothing listens)
+// before the live one: a name with several addresses, one of them down, which
+// the system resolver cannot be made to produce on demand. Lookups are not
+// cancellable; tests wait for every attempt.
+class DeadThenLiveResolver final : public Resolver {
+ public:
+  explicit DeadThenLiveResolver(Loop& loop) : loop_(loop) {}
+  std::unique_ptr<ResolveHandle> Resolve(const std::string&, std::uint16_t port,
+                                         std::function<void(Resolution)> done) override {
+    Resolution r;
+    r.addresses.resize(2);
+    ParseNumericAddress("127.0.0.2", port, &r.addresses[0]);
+    ParseNumericAddress("127.0.0.1", port, &r.addresses[1]);
+    loop_.Post([done, r] { done(r); });
+    return std::make_unique<ResolveHandle>();
+  }
+
+ private:
+  Loop& loop_;
+};
+
+// Runs one attempt of `prober` on a private loop and returns its result.
+template <typename Prober, typename Config>
+Result RunWithResolver(const Config& config) {
+  RealClock clock;
+  Loop loop(clock);
+  DeadThenLiveResolver resolver(loop);
+  Prober prober(loop, resolver);
+  std::optional<Result> got;
+  std::unique_ptr<ProbeSession> session;
+  loop.Post([&] {
+    session = prober.Start(config, [&](Result r) {
+      got = std::move(r);
+      loop.Stop();
+    });
+  });
+  loop.RunHere();
+  session.reset();
+  EXPECT_TRUE(got.has_value());
+  return got.value_or(Result::Failure(Reason::kTimeout, "no result"));
 }
 
 bool Has(const std::string& text, const std::string& part) {
@@ -78,6 +126,16 @@ TEST(PostgresProbe, ScramWithTheRightPasswordSucceeds) {
   PostgresServer server(Options("scram-sha-256", kPassword));
   PostgresConfig c = Config(server.port(), "prefer");
   c.password = Secret(kPassword);
+  Result r = RunOne(c);
+  EXPECT_TRUE(r.healthy) << r.message;
+}
+
+TEST(PostgresProbe, PasswordWithSpecialCharacters) {
+  // Handed to libpq as a keyword/value pair: no quoting or escaping needed.
+  const std::string password = std::string(kPassword) + " it's = \\ \"x\"";
+  PostgresServer server(Options("scram-sha-256", password));
+  PostgresConfig c = Config(server.port());
+  c.password = Secret(password);
   Result r = RunOne(c);
   EXPECT_TRUE(r.healthy) << r.message;
 }
@@ -254,12 +312,22 @@ TEST(PostgresProbe, CancelledAttemptsReleaseEverything) {
   PostgresConfig c = Config(server.port(), "prefer");
   c.password = Secret(kPassword);
   c.query = "SELECT pg_sleep(5)";
-  std::vector<Target> targets(20, Target{c});
-  for (const auto& r : RunProbes(targets, milliseconds(200))) {
+  // Deadlines from 1 ms to 40 ms cut attempts in every phase (connect, TLS,
+  // auth, query); the rest are cut while the server works on the command.
+  std::vector<OnceRequest> requests;
+  for (int ms = 1; ms <= 40; ++ms) requests.push_back({c, milliseconds(ms)});
+  for (int i = 0; i < 20; ++i) requests.push_back({c, milliseconds(200)});
+  for (const auto& r : RunOnce(requests)) {
     EXPECT_EQ(r.reason, Reason::kTimeout) << r.message;
   }
   c.query = "SELECT 1";
   EXPECT_TRUE(RunOne(c).healthy);
+}
+
+TEST(PostgresProbe, TriesEveryResolvedAddress) {
+  PostgresServer server;
+  Result r = RunWithResolver<PostgresProber>(Config(server.port()));
+  EXPECT_TRUE(r.healthy) << r.message;
 }
 
 }  // namespace

@@ -150,7 +150,9 @@ PostgresServer::PostgresServer(PostgresOptions options) : options_(std::move(opt
   port_ = FreePort();
   Start();
   if (!options_.password.empty()) {
-    Sql("ALTER ROLE postgres PASSWORD '" + options_.password + "'");
+    std::string quoted;
+    for (char ch : options_.password) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+    Sql("ALTER ROLE postgres PASSWORD '" + quoted + "'");
   }
 }
 
