@@ -1,6 +1,8 @@
 // Composition root: parses the command line and hands each subcommand to its
 // runner in operator/cli/. No logic lives here.
 #include <CLI/CLI.hpp>
+#include <signal.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -26,6 +28,9 @@ std::chrono::milliseconds FlagDuration(const std::string& text, const char* flag
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Probe clients (hiredis, libuv, libpq) write to sockets whose peer may close at
+  // any time: that must be an error value on the write, not a process kill.
+  signal(SIGPIPE, SIG_IGN);
   CLI::App app{"healthgate: dependency health checks for Kubernetes workloads"};
   app.set_version_flag("--version", std::string("healthgate ") + HEALTHGATE_VERSION);
   app.require_subcommand(1);

@@ -1,5 +1,11 @@
 #include "tests/support/net.h"
 
+namespace healthgate::testing {
+bool IgnoreSigpipe();  // tests/support/sigpipe.cc
+// Runs at start-up in every test binary that uses the network helpers.
+[[maybe_unused]] static const bool kSigpipeIgnored = IgnoreSigpipe();
+}  // namespace healthgate::testing
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
