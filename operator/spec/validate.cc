@@ -68,7 +68,16 @@ std::string KindOf(const json& j) {
   }
 }
 
-std::string Quote(const std::string& s) { return json(s).dump(); }
+// A value echoed in a message, JSON-quoted and cut to 64 bytes so that a huge
+// value cannot flood a condition message. `s` is valid UTF-8 (cut on a character
+// boundary).
+std::string Quote(const std::string& s) {
+  constexpr std::size_t kMax = 64;
+  if (s.size() <= kMax) return json(s).dump();
+  std::size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return json(s.substr(0, cut)).dump() + "...";
+}
 
 // Characters (code points) of valid UTF-8, as JSON Schema's maxLength counts them.
 std::size_t Chars(const std::string& s) {
@@ -402,7 +411,8 @@ std::optional<probes::HttpConfig> ReadHttp(Errors& e, const json* v, const std::
   const std::size_t before = e.list().size();
   if (auto url = Str(e, o.Need("url"), o.Path("url"), {1, 2048})) {
     if (std::string p = UrlProblem(*url); !p.empty()) {
-      e.Add(o.Path("url"), Quote(*url) + ": " + p);
+      // The URL itself is not echoed: it may carry user:password@.
+      e.Add(o.Path("url"), p);
     } else {
       c.url = *url;
     }

@@ -54,7 +54,7 @@ bool IsUtf8(std::string_view text) {
 namespace {
 
 constexpr int kMaxDepth = 64;
-constexpr std::size_t kMaxNodes = 100000;
+constexpr std::size_t kMaxNodes = 20000;
 
 const std::set<std::string>& TrueWords() {
   static const std::set<std::string> k = {"y",    "Y",    "yes", "Yes", "YES", "true",
@@ -171,7 +171,7 @@ class Converter {
   json Convert(const YAML::Node& node, const std::string& path, int depth) {
     if (++nodes_ > kMaxNodes) {
       if (!too_many_reported_) {
-        Error(path, "document too large (more than 100000 values after expanding aliases)");
+        Error(path, "document too large (more than 20000 values after expanding aliases)");
         too_many_reported_ = true;
       }
       return json(nullptr);

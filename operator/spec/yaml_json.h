@@ -23,7 +23,7 @@ namespace healthgate::spec {
 //   anything else: string
 // Quoted and block scalars (tag "!") are strings; explicit !!str/!!int/!!bool/
 // !!float/!!null tags are honoured. Mapping keys become strings. Problems (duplicate
-// keys, non-UTF-8 keys, unknown tags, nesting deeper than 64 or more than 100000
+// keys, non-UTF-8 keys, unknown tags, nesting deeper than 64 or more than 20000
 // nodes after alias expansion) are appended to `errors` with their path, e.g.
 // "spec.probes[0].name"; the offending value becomes null.
 // Non-UTF-8 string values are kept: the validator reports them where it reads them.

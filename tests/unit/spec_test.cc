@@ -559,6 +559,19 @@ TEST(Spec, NonUtf8KeyIsRejected) {
   EXPECT_EQ(d.errors[0].path, "spec.probes[0]");
 }
 
+TEST(Spec, MessagesDoNotEchoUrlsOrHugeValues) {
+  Document d = ParseOne(WithProbe("name: w\n    http: {url: 'http://user:hunter2@:80/'}\n"));
+  ASSERT_EQ(d.errors.size(), 1u) << Dump(d);
+  EXPECT_EQ(d.errors[0].path, "spec.probes[0].http.url");
+  EXPECT_EQ(d.ErrorLines()[0].find("hunter2"), std::string::npos) << d.ErrorLines()[0];
+
+  Document big =
+      ParseOne(WithProbe("name: " + std::string(5000, 'X') + "\n    tcp: {host: h, port: 1}\n"));
+  ASSERT_EQ(big.errors.size(), 1u) << Dump(big);
+  EXPECT_LT(big.errors[0].message.size(), 300u);
+  EXPECT_NE(big.errors[0].message.find("XXX\"..."), std::string::npos) << big.errors[0].message;
+}
+
 TEST(Spec, AliasBombIsBounded) {
   std::string y = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   const char* names = "bcdefghij";
