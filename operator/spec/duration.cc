@@ -30,8 +30,7 @@ std::uint64_t Unit(std::string_view text, std::size_t* len) {
   static constexpr U kUnits[] = {
       {"ns", 1},
       {"us", 1000},
-      {"\xC2\xB5s", 1000},  // U+00B5 MICRO SIGN
-      {"\xCE\xBCs", 1000},  // U+03BC GREEK SMALL LETTER MU (Go accepts both)
+      {"\xC2\xB5s", 1000},  // U+00B5 MICRO SIGN (the CRD's pattern; not Go's U+03BC)
       {"ms", 1000 * 1000},
       {"s", 1000ULL * 1000 * 1000},
       {"m", 60ULL * 1000 * 1000 * 1000},
