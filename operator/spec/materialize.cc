@@ -1,0 +1,92 @@
+// Materialize: a validated HealthCheck into engine definitions, with secrets
+// resolved into the targets. A probe whose secret cannot be resolved is returned
+// blocked (reason SecretNotFound) with a definition that carries no secret at all,
+// so nothing partial reaches the engine.
+#include <string>
+#include <variant>
+
+#include "operator/spec/model.h"
+#include "probes/target.h"
+
+namespace healthgate::spec {
+
+namespace {
+
+// Puts `value` where `use` says. Returns false when the slot does not fit the target
+// (a model built by hand, not by ParseJson).
+bool Place(probes::Target& target, const SecretUse& use, std::string value) {
+  probes::Secret secret(std::move(value));
+  switch (use.slot) {
+    case SecretSlot::kPostgresPassword:
+      if (auto* c = std::get_if<probes::PostgresConfig>(&target)) {
+        c->password = std::move(secret);
+        return true;
+      }
+      return false;
+    case SecretSlot::kPostgresCa:
+      if (auto* c = std::get_if<probes::PostgresConfig>(&target)) {
+        c->ca_pem = std::move(secret);
+        return true;
+      }
+      return false;
+    case SecretSlot::kRedisPassword:
+      if (auto* c = std::get_if<probes::RedisConfig>(&target)) {
+        c->password = std::move(secret);
+        return true;
+      }
+      return false;
+    case SecretSlot::kHttpCa:
+      if (auto* c = std::get_if<probes::HttpConfig>(&target)) {
+        c->ca_pem = std::move(secret);
+        return true;
+      }
+      return false;
+    case SecretSlot::kHttpHeader:
+      if (auto* c = std::get_if<probes::HttpConfig>(&target);
+          c != nullptr && use.header_index < c->headers.size()) {
+        c->headers[use.header_index].value = std::move(secret);
+        return true;
+      }
+      return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResolver& secrets) {
+  std::vector<MaterializedProbe> out;
+  out.reserve(check.probes.size());
+  for (const ProbeSpec& p : check.probes) {
+    MaterializedProbe m;
+    m.name = p.name;
+    m.type = std::string(probes::TypeName(p.target));
+    m.critical = p.critical;
+    m.definition.key = check.ns + "/" + check.name + "/" + p.name;
+    m.definition.interval = p.interval;
+    m.definition.timeout = p.timeout;
+    m.definition.initial_delay = p.initial_delay;
+    m.definition.thresholds.success = p.success_threshold;
+    m.definition.thresholds.failure = p.failure_threshold;
+    probes::Target target = p.target;
+    for (const SecretUse& use : p.secrets) {
+      std::string error;
+      std::optional<std::string> value = secrets.Get(check.ns, use.ref, &error);
+      if (!value) {
+        m.blocked_reason = "SecretNotFound";
+        m.blocked_message = use.field + ": " + error;
+        break;
+      }
+      if (!Place(target, use, std::move(*value))) {
+        m.blocked_reason = "SecretNotFound";
+        m.blocked_message = use.field + ": this probe type has no such secret";
+        break;
+      }
+    }
+    m.definition.target = m.blocked() ? p.target : std::move(target);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace healthgate::spec
