@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   CLI::App app{"healthgate: dependency health checks for Kubernetes workloads"};
   app.set_version_flag("--version", std::string("healthgate ") + HEALTHGATE_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level works before or after the subcommand
   std::string log_level;
   app.add_option("--log-level", log_level, "debug, info, warn, error (default: LOG_LEVEL or info)")
       ->envname("LOG_LEVEL");

@@ -35,6 +35,9 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
   std::atomic<bool> loaded{false};
   server::ServerOptions server_options;
   server_options.address = options.http_address;
+  // An idle keep-alive connection holds its worker until this timeout, and
+  // shutdown waits for workers: 1 s keeps SIGTERM-to-exit under 2 s.
+  server_options.keep_alive_timeout = std::chrono::seconds(1);
   server::Server http(
       server_options,
       server::ServerInputs{

@@ -37,7 +37,7 @@ TEST(CliCheck, EveryInvalidManifestExits2AndNamesItsField) {
     const std::string first = FirstLine(f);
     ASSERT_EQ(first.rfind("# field: ", 0), 0u) << f << " must start with '# field: <path>'";
     const std::string field = first.substr(9);
-    auto r = Run({HEALTHGATE_BINARY, "check", "-f", f.string()});
+    auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", f.string()});
     EXPECT_EQ(r.exit_code, 2) << f << "\n" << r.output;
     EXPECT_NE(r.output.find(field), std::string::npos)
         << f.filename() << ": the error does not name " << field << ":\n"
@@ -50,14 +50,16 @@ TEST(CliCheck, ValidManifestsParse) {
   // the input is accepted (not 2).
   const fs::path dir = fs::path(HEALTHGATE_SOURCE_DIR) / "tests/testdata/valid";
   for (const auto& e : fs::directory_iterator(dir)) {
-    auto r = Run({HEALTHGATE_BINARY, "check", "-f", e.path().string(), "--secrets-dir", "/nonexistent"},
+    auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", e.path().string(), "--secrets-dir", "/nonexistent"},
                  std::chrono::seconds(60));
     EXPECT_NE(r.exit_code, 2) << e.path() << "\n" << r.output;
   }
 }
 
 TEST(CliCheck, PassesFailsAndReportsAsJson) {
-  RedisServer redis(RedisOptions{.requirepass = "canary-Zq8W"});
+  RedisOptions ro;
+  ro.requirepass = "canary-Zq8W";
+  RedisServer redis(ro);
   TempDir tmp;
   WriteFile(fs::path(tmp.path()) / "secrets/ci/redis/password", "canary-Zq8W\n");
   const std::string port = std::to_string(redis.port());
@@ -73,14 +75,14 @@ spec:
     critical: false
     tcp: {host: 127.0.0.1, port: )" + refused + R"(}
 )");
-  auto r = Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
+  auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
                 tmp.path() + "/secrets"});
   EXPECT_EQ(r.exit_code, 0) << r.output;  // the failing probe is not critical
   EXPECT_NE(r.output.find("ci/deps"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("connect"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("canary-Zq8W"), std::string::npos) << r.output;
 
-  auto j = Run({HEALTHGATE_BINARY, "check", "-o", "json", "-f", tmp.path() + "/m",
+  auto j = testing::Run({HEALTHGATE_BINARY, "check", "-o", "json", "-f", tmp.path() + "/m",
                 "--secrets-dir", tmp.path() + "/secrets"});
   ASSERT_EQ(j.exit_code, 0) << j.output;
   auto doc = nlohmann::json::parse(j.output);
@@ -91,20 +93,20 @@ spec:
 
   // A critical failure: the Redis password is wrong -> auth, exit 1.
   WriteFile(fs::path(tmp.path()) / "secrets/ci/redis/password", "wrong");
-  auto bad = Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
+  auto bad = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
                   tmp.path() + "/secrets"});
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("auth"), std::string::npos) << bad.output;
 
   // A missing secret fails only its probe, with a clear reason.
-  auto missing = Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m"});
+  auto missing = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m"});
   EXPECT_EQ(missing.exit_code, 1) << missing.output;
   EXPECT_NE(missing.output.find("SecretNotFound"), std::string::npos) << missing.output;
 }
 
 TEST(CliCheck, BadArgumentsAndMissingFilesExit2) {
-  EXPECT_EQ(Run({HEALTHGATE_BINARY, "check"}).exit_code, 2);
-  auto r = Run({HEALTHGATE_BINARY, "check", "-f", "/does/not/exist.yaml"});
+  EXPECT_EQ(testing::Run({HEALTHGATE_BINARY, "check"}).exit_code, 2);
+  auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", "/does/not/exist.yaml"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("/does/not/exist.yaml"), std::string::npos) << r.output;
 }

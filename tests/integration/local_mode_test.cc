@@ -54,7 +54,9 @@ spec:
 class LocalMode : public ::testing::Test {
  protected:
   void SetUp() override {
-    redis_ = std::make_unique<RedisServer>(RedisOptions{.requirepass = kCanary});
+    RedisOptions ro;
+    ro.requirepass = kCanary;
+    redis_ = std::make_unique<RedisServer>(ro);
     WriteFile(fs::path(dir_.path()) / "secrets/shop/redis/password", kCanary);
     manifests_ = fs::path(dir_.path()) / "manifests";
     fs::create_directories(manifests_);
@@ -249,7 +251,7 @@ TEST_F(LocalMode, CanaryPasswordNeverLeaksAndMetricsPassPromtool) {
   ASSERT_TRUE(WaitFor([&] { return Body("/metrics").find("healthgate_probes_total") != std::string::npos; }, 5s));
   const std::string metrics_file = dir_.path() + "/metrics.txt";
   std::ofstream(metrics_file) << Body("/metrics");
-  auto r = Run({"sh", "-c", "promtool check metrics < " + metrics_file});
+  auto r = testing::Run({"sh", "-c", "promtool check metrics < " + metrics_file});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find("lint"), std::string::npos) << r.output;
 }
