@@ -1,8 +1,8 @@
 // Composition root: parses the command line and hands each subcommand to its
 // runner in operator/cli/. No logic lives here.
-#include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
 
   healthgate::cli::CheckOptions check;
   auto* check_cmd = app.add_subcommand(
-      "check", "Run every probe once; exit 0 when every critical probe passes, 1 if not, 2 on bad input");
+      "check",
+      "Run every probe once; exit 0 when every critical probe passes, 1 if not, 2 on bad input");
   check_cmd->add_option("-f,--filename", check.paths, "manifest file or directory (repeatable)")
       ->required();
   check_cmd->add_option("--secrets-dir", check.secrets_dir,
@@ -61,8 +62,8 @@ int main(int argc, char** argv) {
 
   healthgate::cli::WaitOptions wait;
   std::string wait_timeout = "5m";
-  auto* wait_cmd =
-      app.add_subcommand("wait", "Block until a HealthCheck is Ready (exit 0) or time out (exit 1)");
+  auto* wait_cmd = app.add_subcommand(
+      "wait", "Block until a HealthCheck is Ready (exit 0) or time out (exit 1)");
   wait_cmd->add_option("--for", wait.target, "NAMESPACE/NAME")->required();
   wait_cmd->add_option("--timeout", wait_timeout, "how long to wait, e.g. 5m")
       ->capture_default_str();

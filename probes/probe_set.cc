@@ -3,7 +3,10 @@
 namespace healthgate::probes {
 
 ProbeSet::ProbeSet(Loop& loop, Resolver& resolver)
-    : tcp_(loop, resolver), http_(loop, resolver), postgres_(loop, resolver), redis_(loop, resolver) {}
+    : tcp_(loop, resolver),
+      http_(loop, resolver),
+      postgres_(loop, resolver),
+      redis_(loop, resolver) {}
 
 ProbeSet::~ProbeSet() = default;
 
@@ -11,10 +14,18 @@ std::unique_ptr<ProbeSession> ProbeSet::Start(const Target& target, DoneFn done)
   struct Visitor {
     ProbeSet& self;
     DoneFn& done;
-    std::unique_ptr<ProbeSession> operator()(const TcpConfig& c) { return self.tcp_.Start(c, std::move(done)); }
-    std::unique_ptr<ProbeSession> operator()(const HttpConfig& c) { return self.http_.Start(c, std::move(done)); }
-    std::unique_ptr<ProbeSession> operator()(const PostgresConfig& c) { return self.postgres_.Start(c, std::move(done)); }
-    std::unique_ptr<ProbeSession> operator()(const RedisConfig& c) { return self.redis_.Start(c, std::move(done)); }
+    std::unique_ptr<ProbeSession> operator()(const TcpConfig& c) {
+      return self.tcp_.Start(c, std::move(done));
+    }
+    std::unique_ptr<ProbeSession> operator()(const HttpConfig& c) {
+      return self.http_.Start(c, std::move(done));
+    }
+    std::unique_ptr<ProbeSession> operator()(const PostgresConfig& c) {
+      return self.postgres_.Start(c, std::move(done));
+    }
+    std::unique_ptr<ProbeSession> operator()(const RedisConfig& c) {
+      return self.redis_.Start(c, std::move(done));
+    }
   };
   return std::visit(Visitor{*this, done}, target);
 }

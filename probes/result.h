@@ -24,8 +24,8 @@ enum class Reason {
   kAssertion,  // the peer answered, but not what the probe expects
 };
 
-inline constexpr Reason kAllReasons[] = {Reason::kSuccess, Reason::kTimeout, Reason::kDns,
-                                         Reason::kConnect, Reason::kTls,     Reason::kAuth,
+inline constexpr Reason kAllReasons[] = {Reason::kSuccess,  Reason::kTimeout,  Reason::kDns,
+                                         Reason::kConnect,  Reason::kTls,      Reason::kAuth,
                                          Reason::kProtocol, Reason::kAssertion};
 
 std::string_view ReasonName(Reason reason);

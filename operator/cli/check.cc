@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "operator/spec/model.h"
@@ -40,8 +39,8 @@ void PrintTable(const std::vector<Row>& rows, std::FILE* out) {
   cells.push_back({"CHECK", "PROBE", "TYPE", "RESULT", "REASON", "LATENCY", "MESSAGE"});
   for (const auto& r : rows) {
     std::string result = r.healthy ? "pass" : (r.critical ? "FAIL" : "fail (non-critical)");
-    cells.push_back({r.check, r.probe, r.type, result, r.reason, FormatLatency(r.latency_ms),
-                     r.message});
+    cells.push_back(
+        {r.check, r.probe, r.type, result, r.reason, FormatLatency(r.latency_ms), r.message});
   }
   std::vector<std::size_t> width(7, 0);
   for (const auto& row : cells)
@@ -108,8 +107,8 @@ int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
     r.latency_ms = std::chrono::duration<double, std::milli>(results[i].latency).count();
     r.message = results[i].message;
   }
-  bool ok = std::all_of(rows.begin(), rows.end(),
-                        [](const Row& r) { return r.healthy || !r.critical; });
+  bool ok =
+      std::all_of(rows.begin(), rows.end(), [](const Row& r) { return r.healthy || !r.critical; });
 
   if (options.output == "json") {
     nlohmann::json j = {{"ok", ok}, {"checks", nlohmann::json::array()}};

@@ -24,7 +24,8 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
 
   std::string address_error;
   if (!server::ParseBindAddress(options.http_address, address_error)) {
-    log.Error("invalid --http-address", {{"address", options.http_address}, {"error", address_error}});
+    log.Error("invalid --http-address",
+              {{"address", options.http_address}, {"error", address_error}});
     return 2;
   }
 
@@ -61,12 +62,11 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
   runtime.WaitApplied(std::chrono::seconds(30));
   loaded = true;
   files.Start();
-  log.Info("healthgate local is running",
-           {{"address", options.http_address},
-            {"port", http.BoundPort()},
-            {"checks", report.valid},
-            {"invalid_documents", report.documents - report.valid},
-            {"probes", runtime.scheduled_probes()}});
+  log.Info("healthgate local is running", {{"address", options.http_address},
+                                           {"port", http.BoundPort()},
+                                           {"checks", report.valid},
+                                           {"invalid_documents", report.documents - report.valid},
+                                           {"probes", runtime.scheduled_probes()}});
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

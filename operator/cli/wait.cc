@@ -34,8 +34,7 @@ int RunWait(const WaitOptions& options, const probes::Clock& clock, std::FILE* o
   auto slash = options.target.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == options.target.size() ||
       options.target.find('/', slash + 1) != std::string::npos) {
-    std::fprintf(err, "error: --for must be NAMESPACE/NAME, got \"%s\"\n",
-                 options.target.c_str());
+    std::fprintf(err, "error: --for must be NAMESPACE/NAME, got \"%s\"\n", options.target.c_str());
     return 2;
   }
   std::string base = options.url;
@@ -45,9 +44,9 @@ int RunWait(const WaitOptions& options, const probes::Clock& clock, std::FILE* o
   std::string last;
   for (;;) {
     std::string error;
-    long code = Get(url, std::min<std::chrono::milliseconds>(options.period * 5,
-                                                             std::chrono::seconds(10)),
-                    &error);
+    long code =
+        Get(url, std::min<std::chrono::milliseconds>(options.period * 5, std::chrono::seconds(10)),
+            &error);
     if (code == 200) {
       std::fprintf(out, "%s is Ready\n", options.target.c_str());
       return 0;

@@ -18,7 +18,6 @@ struct WaitOptions {
   std::chrono::milliseconds period = std::chrono::seconds(1);
 };
 
-int RunWait(const WaitOptions& options, const probes::Clock& clock, std::FILE* out,
-            std::FILE* err);
+int RunWait(const WaitOptions& options, const probes::Clock& clock, std::FILE* out, std::FILE* err);
 
 }  // namespace healthgate::cli

@@ -161,11 +161,10 @@ void Controller::Apply(Planned& planned) {
   run.probes = std::move(next);
   deps_.store.UpsertCheck(info, reset);
   if (!d.invalid_message.empty()) {
-    deps_.log.Warn("invalid HealthCheck",
-                   {{"healthcheck", d.name},
-                    {"namespace", d.ns},
-                    {"error", d.invalid_message},
-                    {"running_previous_version", d.spec.has_value()}});
+    deps_.log.Warn("invalid HealthCheck", {{"healthcheck", d.name},
+                                           {"namespace", d.ns},
+                                           {"error", d.invalid_message},
+                                           {"running_previous_version", d.spec.has_value()}});
   }
 }
 
@@ -191,8 +190,7 @@ void Controller::OnProbeEvent(const probes::ProbeEvent& ev) {
   if (deps_.metrics) {
     auto type = probe_types_.find(ev.key);
     deps_.metrics->ProbeResult(parts->ns, parts->check, parts->probe,
-                               type == probe_types_.end() ? "" : type->second, ev.result,
-                               ev.after);
+                               type == probe_types_.end() ? "" : type->second, ev.result, ev.after);
     deps_.metrics->ScheduleLateness(ev.started - ev.planned);
     if (scheduler_) {
       for (; skipped_seen_ < scheduler_->skipped_runs(); ++skipped_seen_)
@@ -201,13 +199,14 @@ void Controller::OnProbeEvent(const probes::ProbeEvent& ev) {
   }
   if (ev.before.health != ev.after.health) {
     const bool healthy = ev.after.health == probes::Health::kHealthy;
-    nlohmann::json f = {{"namespace", parts->ns},
-                        {"healthcheck", parts->check},
-                        {"probe", parts->probe},
-                        {"from", probes::HealthName(ev.before.health)},
-                        {"to", probes::HealthName(ev.after.health)},
-                        {"reason", probes::ReasonName(ev.result.reason)},
-                        {"latency_ms", std::chrono::duration<double, std::milli>(ev.result.latency).count()}};
+    nlohmann::json f = {
+        {"namespace", parts->ns},
+        {"healthcheck", parts->check},
+        {"probe", parts->probe},
+        {"from", probes::HealthName(ev.before.health)},
+        {"to", probes::HealthName(ev.after.health)},
+        {"reason", probes::ReasonName(ev.result.reason)},
+        {"latency_ms", std::chrono::duration<double, std::milli>(ev.result.latency).count()}};
     auto type = probe_types_.find(ev.key);
     if (type != probe_types_.end()) f["type"] = type->second;
     if (!ev.result.message.empty()) f["message"] = ev.result.message;

@@ -87,7 +87,7 @@ class Controller {
     DesiredCheck desired;
     std::vector<spec::MaterializedProbe> probes;
   };
-  struct Running {  // what the loop runs for one check
+  struct Running {                                          // what the loop runs for one check
     std::map<std::string, spec::MaterializedProbe> probes;  // by probe name
   };
   Planned Plan(DesiredCheck desired);

@@ -18,9 +18,8 @@ Runtime::Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& 
   timers_ = std::make_unique<probes::UvTimers>(loop_);
   probes_ = std::make_unique<probes::ProbeSet>(loop_, resolver_);
   scheduler_ = std::make_unique<probes::Scheduler>(
-      *timers_, clock_, random_, *probes_, [this](const probes::ProbeEvent& ev) {
-        controller_.OnProbeEvent(ev);
-      });
+      *timers_, clock_, random_, *probes_,
+      [this](const probes::ProbeEvent& ev) { controller_.OnProbeEvent(ev); });
   controller_.AttachScheduler(scheduler_.get());
   store_.Subscribe([this](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change == results::Store::Change::kRemoved) return;  // the controller removed series

@@ -8,10 +8,10 @@
 // thread has stopped, so no callback runs concurrently with destruction.
 #pragma once
 
+#include <prometheus/registry.h>
+
 #include <chrono>
 #include <memory>
-
-#include <prometheus/registry.h>
 
 #include "operator/controller/controller.h"
 #include "operator/log/log.h"

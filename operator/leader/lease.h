@@ -12,10 +12,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "probes/engine/clock.h"
 
@@ -45,10 +44,10 @@ nlohmann::json LeaseSpec(const LeaseRecord& record);
 std::string MicroTime(probes::WallTime t);
 
 enum class Action {
-  kCreate,  // no lease yet: create it holding it
-  kAcquire, // expired or released: take it over (update with resourceVersion)
-  kRenew,   // we hold it: update renewTime
-  kWait,    // someone else holds a live lease
+  kCreate,   // no lease yet: create it holding it
+  kAcquire,  // expired or released: take it over (update with resourceVersion)
+  kRenew,    // we hold it: update renewTime
+  kWait,     // someone else holds a live lease
 };
 
 // What a replica remembers between steps.
@@ -56,7 +55,7 @@ struct ElectorState {
   std::optional<LeaseRecord> observed;  // last record seen
   probes::MonoTime observed_at{};       // when it last CHANGED, by our clock
   bool leading = false;
-  probes::MonoTime last_renew{};        // our last successful renew/acquire
+  probes::MonoTime last_renew{};  // our last successful renew/acquire
 };
 
 // Called after reading the lease (nullopt: it does not exist). Updates the

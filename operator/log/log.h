@@ -4,11 +4,10 @@
 
 #include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "probes/engine/clock.h"
 
@@ -24,11 +23,20 @@ class Logger {
   Logger(LogLevel level, std::FILE* out, const probes::Clock& clock);
 
   bool Enabled(LogLevel level) const { return level >= level_; }
-  void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
-  void Debug(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Log(LogLevel::kDebug, msg, f); }
-  void Info(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Log(LogLevel::kInfo, msg, f); }
-  void Warn(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Log(LogLevel::kWarn, msg, f); }
-  void Error(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) { Log(LogLevel::kError, msg, f); }
+  void Log(LogLevel level, std::string_view msg,
+           const nlohmann::json& fields = nlohmann::json::object());
+  void Debug(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+    Log(LogLevel::kDebug, msg, f);
+  }
+  void Info(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+    Log(LogLevel::kInfo, msg, f);
+  }
+  void Warn(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+    Log(LogLevel::kWarn, msg, f);
+  }
+  void Error(std::string_view msg, const nlohmann::json& f = nlohmann::json::object()) {
+    Log(LogLevel::kError, msg, f);
+  }
 
  private:
   LogLevel level_;

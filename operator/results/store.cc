@@ -14,9 +14,9 @@ bool CheckSnapshot::all_healthy() const {
 }
 
 std::size_t CheckSnapshot::healthy_count() const {
-  return static_cast<std::size_t>(std::count_if(probes.begin(), probes.end(), [](const ProbeRecord& p) {
-    return p.info.blocked_reason.empty() && p.healthy();
-  }));
+  return static_cast<std::size_t>(std::count_if(
+      probes.begin(), probes.end(),
+      [](const ProbeRecord& p) { return p.info.blocked_reason.empty() && p.healthy(); }));
 }
 
 namespace {
@@ -28,7 +28,8 @@ void Append(std::string& out, const std::string& probe, const std::string& msg) 
 }
 
 void SetStatus(Condition& c, const Condition* prev, WallTime now) {
-  c.last_transition_time = (prev != nullptr && prev->status == c.status) ? prev->last_transition_time : now;
+  c.last_transition_time =
+      (prev != nullptr && prev->status == c.status) ? prev->last_transition_time : now;
 }
 
 }  // namespace
@@ -77,7 +78,7 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
     ready.status = "True";
     ready.reason = "AllCriticalProbesHealthy";
     ready.message = critical == 0 ? "no critical probes"
-                                   : "all " + std::to_string(critical) + " critical probes healthy";
+                                  : "all " + std::to_string(critical) + " critical probes healthy";
   }
   if (!noncritical.empty()) {
     degraded.status = "True";
@@ -129,7 +130,8 @@ void Store::UpsertCheck(const CheckInfo& info, const std::vector<std::string>& r
     next->invalid_message = info.invalid_message;
     for (const ProbeInfo& pi : info.probes) {
       ProbeRecord rec;
-      bool reset = std::find(reset_probes.begin(), reset_probes.end(), pi.name) != reset_probes.end();
+      bool reset =
+          std::find(reset_probes.begin(), reset_probes.end(), pi.name) != reset_probes.end();
       if (prev != nullptr && !reset) {
         for (const ProbeRecord& old : prev->probes) {
           if (old.info.name == pi.name && old.info.type == pi.type) {

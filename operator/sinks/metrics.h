@@ -44,8 +44,7 @@ class Metrics {
   void WatchRestart();
   void StatusWrite(const std::string& result);  // success, conflict, error
   void EventEmitted(const std::string& type);   // Normal, Warning
-  void HttpRequest(const std::string& route, const std::string& method, int code,
-                   double seconds);
+  void HttpRequest(const std::string& route, const std::string& method, int code, double seconds);
   void SetLeader(bool leader);
   void SetReadinessGatePatch(const std::string& result);
 

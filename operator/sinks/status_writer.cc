@@ -26,7 +26,9 @@ StatusWriter::StatusWriter(const results::Store& store, StatusPatchFn patch, Met
 
 StatusWriter::~StatusWriter() { Stop(); }
 
-void StatusWriter::Start() { thread_ = std::thread([this] { Run(); }); }
+void StatusWriter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void StatusWriter::Stop() {
   {
@@ -119,9 +121,11 @@ void StatusWriter::WriteOne(const std::string& key) {
   b = b.count() == 0 ? options_.retry_min : std::min(b * 2, options_.retry_max);
   retry_at_[key] = std::chrono::steady_clock::now() + b;
   dirty_.insert(key);
-  log_.Warn("status write failed; will retry",
-            {{"namespace", ns}, {"healthcheck", name}, {"result", label}, {"error", error},
-             {"retry_in_ms", b.count()}});
+  log_.Warn("status write failed; will retry", {{"namespace", ns},
+                                                {"healthcheck", name},
+                                                {"result", label},
+                                                {"error", error},
+                                                {"retry_in_ms", b.count()}});
 }
 
 }  // namespace healthgate::sinks

@@ -90,12 +90,11 @@ LoadReport FileSource::LoadNow() {
       joined += line;
     }
     for (const auto& e : doc.errors) {
-      log_.Error("invalid HealthCheck document",
-                 {{"file", doc.source},
-                  {"document", doc.index},
-                  {"line", doc.line},
-                  {"field", e.path},
-                  {"error", e.message}});
+      log_.Error("invalid HealthCheck document", {{"file", doc.source},
+                                                  {"document", doc.index},
+                                                  {"line", doc.line},
+                                                  {"field", e.path},
+                                                  {"error", e.message}});
     }
     if (key.empty()) continue;  // cannot be attributed to a check
     auto slash = key.find('/');
@@ -114,9 +113,9 @@ LoadReport FileSource::LoadNow() {
     std::lock_guard lock(mu_);
     ++reloads_;
   }
-  log_.Info("manifests loaded", {{"documents", report.documents},
-                                 {"valid", report.valid},
-                                 {"errors", report.errors.size()}});
+  log_.Info(
+      "manifests loaded",
+      {{"documents", report.documents}, {"valid", report.valid}, {"errors", report.errors.size()}});
   return report;
 }
 

@@ -8,12 +8,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "probes/engine/scheduler.h"
 #include "probes/target.h"
@@ -98,8 +97,7 @@ struct HealthCheck {
   std::string key() const { return ns + "/" + name; }
   // Equality of everything that affects probing (not uid/resourceVersion).
   bool SameSpec(const HealthCheck& o) const {
-    return ns == o.ns && name == o.name && probes == o.probes &&
-           readiness_gate == o.readiness_gate;
+    return ns == o.ns && name == o.name && probes == o.probes && readiness_gate == o.readiness_gate;
   }
 };
 

@@ -39,7 +39,9 @@ class Loop {
 
   // Monotonic time of the loop's last heartbeat (every 250 ms while it runs):
   // /livez compares it with now to tell a stuck loop from a live one.
-  MonoTime LastHeartbeat() const { return MonoTime{std::chrono::nanoseconds{heartbeat_ns_.load()}}; }
+  MonoTime LastHeartbeat() const {
+    return MonoTime{std::chrono::nanoseconds{heartbeat_ns_.load()}};
+  }
 
  private:
   static void OnAsync(uv_async_t* handle);

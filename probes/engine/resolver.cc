@@ -125,8 +125,8 @@ std::unique_ptr<ResolveHandle> UvResolver::Resolve(const std::string& host, std:
   auto* holder = new std::shared_ptr<Pending>(p);
   p->req.data = holder;
   std::string port_text = std::to_string(port);
-  int rc = uv_getaddrinfo(loop_.raw(), &p->req, &OnResolved, host.c_str(), port_text.c_str(),
-                          &hints);
+  int rc =
+      uv_getaddrinfo(loop_.raw(), &p->req, &OnResolved, host.c_str(), port_text.c_str(), &hints);
   if (rc != 0) {
     delete holder;
     std::string error = "cannot resolve " + host + ": " + uv_strerror(rc);

@@ -2,8 +2,8 @@
 
 namespace healthgate::probes {
 
-Scheduler::Scheduler(Timers& timers, const Clock& clock, Random& random, Prober& prober,
-                     Sink sink, Options options)
+Scheduler::Scheduler(Timers& timers, const Clock& clock, Random& random, Prober& prober, Sink sink,
+                     Options options)
     : timers_(timers),
       clock_(clock),
       random_(random),
@@ -84,7 +84,7 @@ void Scheduler::OnDone(const std::string& key, Result result) {
   ThresholdState before = job.state;
   job.state = Step(before, result.healthy, job.def.thresholds);
   if (sink_) {
-    ProbeEvent ev{job.def.key, result,           before, job.state, job.attempt_planned,
+    ProbeEvent ev{job.def.key,         result,          before, job.state, job.attempt_planned,
                   job.attempt_started, clock_.WallNow()};
     sink_(ev);
   }

@@ -32,9 +32,9 @@ struct ProbeDefinition {
   Duration initial_delay{0};
   Thresholds thresholds;
   bool operator==(const ProbeDefinition& o) const {
-    return key == o.key && target == o.target && interval == o.interval &&
-           timeout == o.timeout && initial_delay == o.initial_delay &&
-           thresholds.success == o.thresholds.success && thresholds.failure == o.thresholds.failure;
+    return key == o.key && target == o.target && interval == o.interval && timeout == o.timeout &&
+           initial_delay == o.initial_delay && thresholds.success == o.thresholds.success &&
+           thresholds.failure == o.thresholds.failure;
   }
 };
 

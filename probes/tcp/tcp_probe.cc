@@ -97,7 +97,8 @@ struct TcpState {
     s->timings.connect = s->clock->Now() - s->start;
     if (!s->config.send.empty()) {
       s->phase = "send";
-      uv_buf_t buf = uv_buf_init(s->config.send.data(), static_cast<unsigned>(s->config.send.size()));
+      uv_buf_t buf =
+          uv_buf_init(s->config.send.data(), static_cast<unsigned>(s->config.send.size()));
       s->write_req.data = s;
       int rc = uv_write(&s->write_req, reinterpret_cast<uv_stream_t*>(&s->tcp), &buf, 1,
                         &TcpState::OnWrite);
@@ -121,9 +122,9 @@ struct TcpState {
       s->Finish(Result::Failure(Reason::kConnect, std::string("send: ") + uv_strerror(status)));
       return;
     }
-    if (!s->config.expect) s->Finish(Result::Success("connected, sent " +
-                                                     std::to_string(s->config.send.size()) +
-                                                     " bytes"));
+    if (!s->config.expect)
+      s->Finish(
+          Result::Success("connected, sent " + std::to_string(s->config.send.size()) + " bytes"));
   }
 
   static void OnAlloc(uv_handle_t*, size_t suggested, uv_buf_t* buf) {
@@ -148,9 +149,10 @@ struct TcpState {
     }
     if (n < 0) {
       s->Finish(Result::Failure(Reason::kAssertion,
-                                n == UV_EOF ? "peer closed the connection before sending the "
-                                              "expected bytes"
-                                            : std::string("read: ") + uv_strerror(static_cast<int>(n))));
+                                n == UV_EOF
+                                    ? "peer closed the connection before sending the "
+                                      "expected bytes"
+                                    : std::string("read: ") + uv_strerror(static_cast<int>(n))));
     }
   }
 };

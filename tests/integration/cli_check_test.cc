@@ -50,8 +50,9 @@ TEST(CliCheck, ValidManifestsParse) {
   // the input is accepted (not 2).
   const fs::path dir = fs::path(HEALTHGATE_SOURCE_DIR) / "tests/testdata/valid";
   for (const auto& e : fs::directory_iterator(dir)) {
-    auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", e.path().string(), "--secrets-dir", "/nonexistent"},
-                 std::chrono::seconds(60));
+    auto r = testing::Run(
+        {HEALTHGATE_BINARY, "check", "-f", e.path().string(), "--secrets-dir", "/nonexistent"},
+        std::chrono::seconds(60));
     EXPECT_NE(r.exit_code, 2) << e.path() << "\n" << r.output;
   }
 }
@@ -76,14 +77,14 @@ spec:
     tcp: {host: 127.0.0.1, port: )" + refused + R"(}
 )");
   auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
-                tmp.path() + "/secrets"});
+                         tmp.path() + "/secrets"});
   EXPECT_EQ(r.exit_code, 0) << r.output;  // the failing probe is not critical
   EXPECT_NE(r.output.find("ci/deps"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("connect"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("canary-Zq8W"), std::string::npos) << r.output;
 
   auto j = testing::Run({HEALTHGATE_BINARY, "check", "-o", "json", "-f", tmp.path() + "/m",
-                "--secrets-dir", tmp.path() + "/secrets"});
+                         "--secrets-dir", tmp.path() + "/secrets"});
   ASSERT_EQ(j.exit_code, 0) << j.output;
   auto doc = nlohmann::json::parse(j.output);
   EXPECT_EQ(doc["ok"], true);
@@ -94,7 +95,7 @@ spec:
   // A critical failure: the Redis password is wrong -> auth, exit 1.
   WriteFile(fs::path(tmp.path()) / "secrets/ci/redis/password", "wrong");
   auto bad = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m", "--secrets-dir",
-                  tmp.path() + "/secrets"});
+                           tmp.path() + "/secrets"});
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("auth"), std::string::npos) << bad.output;
 

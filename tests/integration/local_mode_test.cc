@@ -39,14 +39,16 @@ std::string ReadFile(const fs::path& p) {
 std::string RedisCheck(const std::string& name, std::uint16_t port, const std::string& extra = "") {
   return R"(apiVersion: healthgate.dev/v1alpha1
 kind: HealthCheck
-metadata: {name: )" + name + R"(, namespace: shop}
+metadata: {name: )" +
+         name + R"(, namespace: shop}
 spec:
   interval: 500ms
   timeout: 300ms
   failureThreshold: 2
   probes:
   - name: cache
-    redis: {host: 127.0.0.1, port: )" + std::to_string(port) +
+    redis: {host: 127.0.0.1, port: )" +
+         std::to_string(port) +
          R"(, passwordSecretRef: {name: redis, key: password}}
 )" + extra;
 }
@@ -69,8 +71,8 @@ class LocalMode : public ::testing::Test {
   void StartHealthgate() {
     log_ = dir_.path() + "/healthgate.log";
     hg_ = Process({HEALTHGATE_BINARY, "local", "-f", manifests_.string(), "--secrets-dir",
-                   dir_.path() + "/secrets", "--http-address",
-                   "127.0.0.1:" + std::to_string(port_), "--log-level", "debug"},
+                   dir_.path() + "/secrets", "--http-address", "127.0.0.1:" + std::to_string(port_),
+                   "--log-level", "debug"},
                   log_);
     ASSERT_TRUE(WaitFor([&] { return Status("/readyz") == 200; }, 10s))
         << "healthgate local did not become ready:\n"
@@ -105,9 +107,11 @@ TEST_F(LocalMode, RedisOutageTurnsReadyTo503AndBack) {
   StartHealthgate();
   ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/orders") == 200; }, 5s))
       << Body("/ready/shop/orders") << ReadFile(log_);
-  EXPECT_NE(Body("/metrics").find(
-                R"(healthgate_probe_success{healthcheck="orders",namespace="shop",probe="cache",type="redis"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      Body("/metrics")
+          .find(
+              R"(healthgate_probe_success{healthcheck="orders",namespace="shop",probe="cache",type="redis"} 1)"),
+      std::string::npos);
 
   redis_->Stop();
   const auto stopped = std::chrono::steady_clock::now();
@@ -118,15 +122,15 @@ TEST_F(LocalMode, RedisOutageTurnsReadyTo503AndBack) {
   EXPECT_LT(took, 2500ms);
   auto body = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/orders"));
   EXPECT_EQ(body["probes"][0]["healthy"], false) << body.dump(2);
-  EXPECT_NE(Body("/metrics").find(
-                R"(healthgate_healthcheck_ready{healthcheck="orders",namespace="shop"} 0)"),
+  EXPECT_NE(Body("/metrics")
+                .find(R"(healthgate_healthcheck_ready{healthcheck="orders",namespace="shop"} 0)"),
             std::string::npos);
   EXPECT_EQ(Status("/health/shop/orders"), 503);
 
   redis_->Start();
   ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/orders") == 200; }, 3s));
-  EXPECT_NE(Body("/metrics").find(
-                R"(healthgate_healthcheck_ready{healthcheck="orders",namespace="shop"} 1)"),
+  EXPECT_NE(Body("/metrics")
+                .find(R"(healthgate_healthcheck_ready{healthcheck="orders",namespace="shop"} 1)"),
             std::string::npos);
   // Transitions are logged; successful probes are not, one line each.
   const std::string logs = ReadFile(log_);
@@ -146,10 +150,9 @@ TEST_F(LocalMode, ReloadAddsEditsAndRemovesChecks) {
   ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/beta") == 200; }, 3s));
 
   // Edit alpha by adding a probe: the unchanged probe keeps its state and history.
-  WriteFile(manifests_ / "a.yaml",
-            RedisCheck("alpha", redis_->port(),
-                       "  - name: port\n    tcp: {host: 127.0.0.1, port: " +
-                           std::to_string(redis_->port()) + "}\n"));
+  WriteFile(manifests_ / "a.yaml", RedisCheck("alpha", redis_->port(),
+                                              "  - name: port\n    tcp: {host: 127.0.0.1, port: " +
+                                                  std::to_string(redis_->port()) + "}\n"));
   ASSERT_TRUE(WaitFor(
       [&] {
         auto j = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
@@ -199,7 +202,10 @@ spec:
   WriteFile(manifests_ / "good.yaml",
             RedisCheck("good", redis_->port()) + "  - name: broken\n    tcp: {host: 127.0.0.1}\n");
   ASSERT_TRUE(WaitFor(
-      [&] { return Body("/api/v1/healthchecks/shop/good").find("spec.probes[1].tcp.port") != std::string::npos; },
+      [&] {
+        return Body("/api/v1/healthchecks/shop/good").find("spec.probes[1].tcp.port") !=
+               std::string::npos;
+      },
       3s))
       << Body("/api/v1/healthchecks/shop/good");
   auto j = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/good"));
@@ -235,11 +241,14 @@ TEST_F(LocalMode, CanaryPasswordNeverLeaksAndMetricsPassPromtool) {
                            ", passwordSecretRef: {name: wrong, key: password}}\n"));
   StartHealthgate();
   ASSERT_TRUE(WaitFor(
-      [&] { return Body("/api/v1/healthchecks/shop/orders").find("\"auth\"") != std::string::npos; },
+      [&] {
+        return Body("/api/v1/healthchecks/shop/orders").find("\"auth\"") != std::string::npos;
+      },
       5s))
       << Body("/api/v1/healthchecks/shop/orders");
-  for (const char* path : {"/", "/metrics", "/api/v1/healthchecks", "/api/v1/healthchecks/shop/orders",
-                           "/ready/shop/orders", "/health/shop/orders"}) {
+  for (const char* path :
+       {"/", "/metrics", "/api/v1/healthchecks", "/api/v1/healthchecks/shop/orders",
+        "/ready/shop/orders", "/health/shop/orders"}) {
     EXPECT_EQ(Body(path).find(kCanary), std::string::npos) << path;
   }
   hg_.Signal(SIGTERM);
@@ -248,7 +257,8 @@ TEST_F(LocalMode, CanaryPasswordNeverLeaksAndMetricsPassPromtool) {
 
   // promtool on the real output of a process that probed.
   StartHealthgate();
-  ASSERT_TRUE(WaitFor([&] { return Body("/metrics").find("healthgate_probes_total") != std::string::npos; }, 5s));
+  ASSERT_TRUE(WaitFor(
+      [&] { return Body("/metrics").find("healthgate_probes_total") != std::string::npos; }, 5s));
   const std::string metrics_file = dir_.path() + "/metrics.txt";
   std::ofstream(metrics_file) << Body("/metrics");
   auto r = testing::Run({"sh", "-c", "promtool check metrics < " + metrics_file});

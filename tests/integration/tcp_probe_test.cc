@@ -19,7 +19,8 @@ using testing::RunProbes;
 
 TEST(TcpProbe, ConnectsToAListener) {
   testing::HungListener listener;
-  auto results = RunProbes({TcpConfig{"127.0.0.1", listener.port(), "", std::nullopt}}, milliseconds(1000));
+  auto results =
+      RunProbes({TcpConfig{"127.0.0.1", listener.port(), "", std::nullopt}}, milliseconds(1000));
   ASSERT_EQ(results.size(), 1u);
   EXPECT_TRUE(results[0].healthy) << results[0].message;
   EXPECT_EQ(results[0].reason, Reason::kSuccess);
@@ -36,14 +37,16 @@ TEST(TcpProbe, RefusedIsConnect) {
 
 TEST(TcpProbe, BlackholedIsTimeoutDuringConnect) {
   testing::BlackholeListener hole;
-  auto results = RunProbes({TcpConfig{"127.0.0.1", hole.port(), "", std::nullopt}}, milliseconds(300));
+  auto results =
+      RunProbes({TcpConfig{"127.0.0.1", hole.port(), "", std::nullopt}}, milliseconds(300));
   EXPECT_EQ(results[0].reason, Reason::kTimeout);
   EXPECT_NE(results[0].message.find("during connect"), std::string::npos) << results[0].message;
   EXPECT_EQ(results[0].latency, milliseconds(300));
 }
 
 TEST(TcpProbe, UnresolvableHostIsDns) {
-  auto results = RunProbes({TcpConfig{"no-such-host.invalid", 80, "", std::nullopt}}, milliseconds(2000));
+  auto results =
+      RunProbes({TcpConfig{"no-such-host.invalid", 80, "", std::nullopt}}, milliseconds(2000));
   EXPECT_EQ(results[0].reason, Reason::kDns) << results[0].message;
 }
 

@@ -83,8 +83,8 @@ TEST(Lease, LeaderStepsDownWhenItCannotRenewInTime) {
 
 TEST(Lease, RecordRoundTripsThroughTheLeaseObject) {
   auto r = Held("pod-1", "2026-11-26T10:00:00.000001Z");
-  nlohmann::json lease = {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"},
-                          {"spec", LeaseSpec(r)}};
+  nlohmann::json lease = {
+      {"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"}, {"spec", LeaseSpec(r)}};
   EXPECT_EQ(RecordFromLease(lease), r);
   EXPECT_EQ(RecordFromLease(nlohmann::json::object()), LeaseRecord{});
 }

@@ -1,6 +1,6 @@
-#include "operator/results/store.h"
-
 #include <gtest/gtest.h>
+
+#include "operator/results/store.h"
 
 namespace healthgate::results {
 namespace {
@@ -24,9 +24,7 @@ ThresholdState St(Health h, std::uint32_t s, std::uint32_t f) { return {h, s, f}
 class ResultsStoreTest : public ::testing::Test {
  protected:
   ResultsStoreTest() : store_(clock_) {
-    store_.Subscribe([this](const SnapshotPtr& s, Store::Change c) {
-      notices_.push_back({s, c});
-    });
+    store_.Subscribe([this](const SnapshotPtr& s, Store::Change c) { notices_.push_back({s, c}); });
   }
   probes::SimClock clock_;
   Store store_;
@@ -85,8 +83,7 @@ TEST_F(ResultsStoreTest, PublishesOnlyVisibleChanges) {
   ASSERT_EQ(notices_.size(), 2u);
   for (int i = 0; i < 10; ++i) {
     clock_.Advance(std::chrono::seconds(10));
-    store_.RecordResult("shop", "orders", "db", Result::Success(),
-                        St(Health::kHealthy, 2 + i, 0));
+    store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 2 + i, 0));
   }
   EXPECT_EQ(notices_.size(), 2u) << "repeated identical results are not changes";
   auto s = store_.Get("shop", "orders");

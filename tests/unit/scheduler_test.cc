@@ -97,8 +97,8 @@ class SchedulerTest : public ::testing::Test {
     scheduler_ = std::make_unique<Scheduler>(
         timers_, clock_, *random_, prober_,
         [this](const ProbeEvent& e) {
-          events_.push_back({e.key, e.result.reason, e.after.health, e.planned, e.started,
-                             clock_.Now()});
+          events_.push_back(
+              {e.key, e.result.reason, e.after.health, e.planned, e.started, clock_.Now()});
         },
         Scheduler::Options{jitter});
     return *scheduler_;
@@ -252,13 +252,11 @@ TEST_F(SchedulerTest, RemoveCancelsInFlightAttemptSilently) {
 
 TEST_F(SchedulerTest, SinkMayRemoveTheReportingProbe) {
   random_ = std::make_unique<ScriptedRandom>(std::deque<double>{0.0});
-  scheduler_ = std::make_unique<Scheduler>(timers_, clock_, *random_, prober_,
-                                           [this](const ProbeEvent& e) {
-                                             events_.push_back({e.key, e.result.reason,
-                                                                e.after.health, e.planned,
-                                                                e.started, clock_.Now()});
-                                             scheduler_->Remove(e.key);
-                                           });
+  scheduler_ = std::make_unique<
+      Scheduler>(timers_, clock_, *random_, prober_, [this](const ProbeEvent& e) {
+    events_.push_back({e.key, e.result.reason, e.after.health, e.planned, e.started, clock_.Now()});
+    scheduler_->Remove(e.key);
+  });
   scheduler_->Upsert(Def("a"));
   timers_.Advance(milliseconds(1));
   prober_.Complete("a", true);

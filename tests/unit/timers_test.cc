@@ -58,7 +58,8 @@ TEST(SimTimers, TiesFireInArmingOrder) {
   SimClock clock;
   SimTimers timers(clock);
   std::vector<int> order;
-  for (int i = 0; i < 5; ++i) timers.Arm(clock.Now() + milliseconds(1), [&, i] { order.push_back(i); });
+  for (int i = 0; i < 5; ++i)
+    timers.Arm(clock.Now() + milliseconds(1), [&, i] { order.push_back(i); });
   timers.Advance(milliseconds(1));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
 }
