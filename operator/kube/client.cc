@@ -33,10 +33,14 @@ std::string CurlFailure(CURLcode rc, const char* errbuf) {
 
 const char* PatchContentType(PatchType t) {
   switch (t) {
-    case PatchType::kMerge: return "application/merge-patch+json";
-    case PatchType::kJson: return "application/json-patch+json";
-    case PatchType::kStrategicMerge: return "application/strategic-merge-patch+json";
-    case PatchType::kApply: return "application/apply-patch+yaml";
+    case PatchType::kMerge:
+      return "application/merge-patch+json";
+    case PatchType::kJson:
+      return "application/json-patch+json";
+    case PatchType::kStrategicMerge:
+      return "application/strategic-merge-patch+json";
+    case PatchType::kApply:
+      return "application/apply-patch+yaml";
   }
   return "application/merge-patch+json";
 }
@@ -222,8 +226,7 @@ Result<void*> Client::Prepare(void* handle, const std::string& url,
 }
 
 Result<Client::Response> Client::Perform(const std::string& method,
-                                         const std::string& path_and_query,
-                                         const std::string* body,
+                                         const std::string& path_and_query, const std::string* body,
                                          const std::string& content_type) {
   CURL* easy = static_cast<CURL*>(AcquireHandle());
   if (easy == nullptr) return TransportError("curl_easy_init failed");
@@ -255,8 +258,8 @@ Result<Client::Response> Client::Perform(const std::string& method,
   std::string failure = rc == CURLE_OK ? "" : CurlFailure(rc, errbuf);
   ReleaseHandle(easy);
   if (rc != CURLE_OK) {
-    return TransportError(method + " " + path_and_query.substr(0, path_and_query.find('?')) +
-                          ": " + failure);
+    return TransportError(method + " " + path_and_query.substr(0, path_and_query.find('?')) + ": " +
+                          failure);
   }
   return resp;
 }

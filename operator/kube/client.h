@@ -15,10 +15,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "operator/kube/config.h"
 #include "operator/kube/error.h"
@@ -49,7 +48,7 @@ struct ResourceRef {
 struct ListOptions {
   std::string label_selector;
   std::string field_selector;
-  std::string resource_version;  // "" = most recent (quorum read)
+  std::string resource_version;        // "" = most recent (quorum read)
   std::string resource_version_match;  // "NotOlderThan" / "Exact" or ""
   std::int64_t limit = 0;              // page size, 0 = no paging
   std::string continue_token;
@@ -113,8 +112,7 @@ class Client {
   // PUT; the object's metadata.name (and resourceVersion, for optimistic
   // concurrency: a stale one yields a Conflict error) come from `object`.
   Result<json> Update(const ResourceRef& ref, const json& object, const WriteOptions& w = {});
-  Result<json> UpdateStatus(const ResourceRef& ref, const json& object,
-                            const WriteOptions& w = {});
+  Result<json> UpdateStatus(const ResourceRef& ref, const json& object, const WriteOptions& w = {});
   Result<json> Patch(const ResourceRef& ref, const std::string& name, PatchType type,
                      const json& patch, const WriteOptions& w = {});
   Result<json> PatchStatus(const ResourceRef& ref, const std::string& name, PatchType type,

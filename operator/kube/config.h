@@ -50,7 +50,8 @@ class StaticTokenSource final : public TokenSource {
 // A failed re-read keeps serving the last good token.
 class FileTokenSource final : public TokenSource {
  public:
-  FileTokenSource(std::string path, NowFn now, std::chrono::seconds refresh = std::chrono::minutes(1));
+  FileTokenSource(std::string path, NowFn now,
+                  std::chrono::seconds refresh = std::chrono::minutes(1));
   Result<std::string> Token() override;
   const std::string& path() const { return path_; }
 

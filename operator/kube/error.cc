@@ -33,20 +33,34 @@ constexpr std::array<ReasonRow, 17> kReasons{{
 
 Reason FromCode(long code) {
   switch (code) {
-    case 400: return Reason::kBadRequest;
-    case 401: return Reason::kUnauthorized;
-    case 403: return Reason::kForbidden;
-    case 404: return Reason::kNotFound;
-    case 405: return Reason::kMethodNotAllowed;
-    case 409: return Reason::kConflict;
-    case 410: return Reason::kGone;
-    case 415: return Reason::kUnsupportedMediaType;
-    case 422: return Reason::kInvalid;
-    case 429: return Reason::kTooManyRequests;
-    case 500: return Reason::kInternalError;
-    case 503: return Reason::kServiceUnavailable;
-    case 504: return Reason::kTimeout;
-    default: return Reason::kUnknown;
+    case 400:
+      return Reason::kBadRequest;
+    case 401:
+      return Reason::kUnauthorized;
+    case 403:
+      return Reason::kForbidden;
+    case 404:
+      return Reason::kNotFound;
+    case 405:
+      return Reason::kMethodNotAllowed;
+    case 409:
+      return Reason::kConflict;
+    case 410:
+      return Reason::kGone;
+    case 415:
+      return Reason::kUnsupportedMediaType;
+    case 422:
+      return Reason::kInvalid;
+    case 429:
+      return Reason::kTooManyRequests;
+    case 500:
+      return Reason::kInternalError;
+    case 503:
+      return Reason::kServiceUnavailable;
+    case 504:
+      return Reason::kTimeout;
+    default:
+      return Reason::kUnknown;
   }
 }
 
@@ -71,10 +85,18 @@ Reason ReasonFrom(const std::string& reason_text, long http_code) {
 std::string Error::ToString() const {
   std::string out;
   switch (kind) {
-    case ErrorKind::kConfig: out = "config: "; break;
-    case ErrorKind::kTransport: out = "transport: "; break;
-    case ErrorKind::kDecode: out = "decode: "; break;
-    case ErrorKind::kStopped: out = "stopped: "; break;
+    case ErrorKind::kConfig:
+      out = "config: ";
+      break;
+    case ErrorKind::kTransport:
+      out = "transport: ";
+      break;
+    case ErrorKind::kDecode:
+      out = "decode: ";
+      break;
+    case ErrorKind::kStopped:
+      out = "stopped: ";
+      break;
     case ErrorKind::kApi:
       out = "api: " + std::to_string(http_code) + " " +
             (reason_text.empty() ? ReasonName(reason) : reason_text) + ": ";

@@ -55,7 +55,9 @@ struct Error {
 
   bool IsNotFound() const { return kind == ErrorKind::kApi && reason == Reason::kNotFound; }
   bool IsConflict() const { return kind == ErrorKind::kApi && reason == Reason::kConflict; }
-  bool IsAlreadyExists() const { return kind == ErrorKind::kApi && reason == Reason::kAlreadyExists; }
+  bool IsAlreadyExists() const {
+    return kind == ErrorKind::kApi && reason == Reason::kAlreadyExists;
+  }
   bool IsForbidden() const { return kind == ErrorKind::kApi && reason == Reason::kForbidden; }
   bool IsUnauthorized() const { return kind == ErrorKind::kApi && reason == Reason::kUnauthorized; }
   // The resourceVersion a list/watch asked for is no longer available: relist.

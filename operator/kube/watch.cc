@@ -2,8 +2,7 @@
 
 namespace healthgate::kube {
 
-bool LineFramer::Feed(std::string_view data,
-                      const std::function<bool(std::string_view)>& on_line) {
+bool LineFramer::Feed(std::string_view data, const std::function<bool(std::string_view)>& on_line) {
   if (overflowed_) return false;
   auto emit = [&](std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -42,11 +41,16 @@ bool LineFramer::Feed(std::string_view data,
 
 const char* WatchEventTypeName(WatchEvent::Type t) {
   switch (t) {
-    case WatchEvent::Type::kAdded: return "ADDED";
-    case WatchEvent::Type::kModified: return "MODIFIED";
-    case WatchEvent::Type::kDeleted: return "DELETED";
-    case WatchEvent::Type::kBookmark: return "BOOKMARK";
-    case WatchEvent::Type::kError: return "ERROR";
+    case WatchEvent::Type::kAdded:
+      return "ADDED";
+    case WatchEvent::Type::kModified:
+      return "MODIFIED";
+    case WatchEvent::Type::kDeleted:
+      return "DELETED";
+    case WatchEvent::Type::kBookmark:
+      return "BOOKMARK";
+    case WatchEvent::Type::kError:
+      return "ERROR";
   }
   return "?";
 }
