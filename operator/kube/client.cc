@@ -422,7 +422,8 @@ Result<WatchEnd> Client::Watch(const ResourceRef& ref, const WatchOptions& o,
       }
     }
     if (done) break;
-    curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    // libcurl shortens the wait to its own next timer; Stop() wakes it early.
+    curl_multi_poll(multi, nullptr, 0, 5000, nullptr);
     stopped = stop.stopped();
   }
   stop.DetachMulti();

@@ -52,6 +52,7 @@ Reflector::Reflector(Client& client, ReflectorOptions options, ReflectorHandlers
   if (!options_.uniform) {
     options_.uniform = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };
   }
+  if (!options_.now) options_.now = [] { return std::chrono::steady_clock::now(); };
   if (!options_.sleep) {
     options_.sleep = [this](std::chrono::milliseconds d) { return stop_.WaitFor(d); };
   }
@@ -179,10 +180,17 @@ void Reflector::Run() {
     wo.allow_bookmarks = true;
     wo.timeout = options_.watch_timeout;
     events_this_watch_ = 0;
+    const auto started = options_.now();
     auto w = client_.Watch(
         options_.ref, wo, [this](const WatchEvent& ev) { OnEvent(ev); }, stop_);
-    if (w) {  // the server ended the stream (timeoutSeconds): resume at once
-      backoff.Reset();
+    if (w) {
+      // The server ended the stream (timeoutSeconds): resume at once, unless
+      // it did so immediately and silently, which would make us spin.
+      if (events_this_watch_ > 0 || options_.now() - started >= std::chrono::seconds(1)) {
+        backoff.Reset();
+        continue;
+      }
+      if (options_.sleep(backoff.Next())) break;
       continue;
     }
     const Error& err = w.error();

@@ -80,6 +80,10 @@ struct ReflectorOptions {
   // Waits `d` or until stopped; returns true when stopped. Default: the
   // reflector's StopSignal. Tests inject one that records the delays.
   std::function<bool(std::chrono::milliseconds)> sleep;
+  // Monotonic time; a watch the server ends within a second without any event
+  // is treated as a failure (backoff), so a misbehaving server cannot make the
+  // reflector spin. Default: steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> now;
 };
 
 struct ReflectorHandlers {
