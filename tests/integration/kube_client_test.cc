@@ -117,6 +117,10 @@ struct Recorder {
     }
     return false;
   }
+  std::string Errors() {
+    std::lock_guard<std::mutex> l(mu);
+    return ::testing::PrintToString(errors);
+  }
   std::vector<std::string> Deletes() {
     std::lock_guard<std::mutex> l(mu);
     return deletes;
@@ -570,7 +574,7 @@ TEST_F(KubeClient, ReflectorSurvivesAnApiServerRestartWithoutLosingUpdates) {
   ro.backoff.max = milliseconds(1000);
   Reflector reflector(*client_, ro, rec.Handlers());
   reflector.Start();
-  ASSERT_TRUE(WaitFor([&] { return reflector.synced(); }, seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return reflector.synced(); }, seconds(20))) << rec.Errors();
   EXPECT_EQ(reflector.Items().size(), 3u);
   EXPECT_EQ(rec.UpsertCount(), 3u);
 
@@ -620,7 +624,7 @@ TEST_F(KubeClient, ReflectorRelistsAfterCompactionWithoutSpuriousDeletes) {
   ro.backoff.max = milliseconds(1000);
   Reflector reflector(*client_, ro, rec.Handlers());
   reflector.Start();
-  ASSERT_TRUE(WaitFor([&] { return reflector.synced(); }, seconds(20)));
+  ASSERT_TRUE(WaitFor([&] { return reflector.synced(); }, seconds(20))) << rec.Errors();
   ASSERT_EQ(rec.UpsertCount(), 3u);
 
   // Move etcd past the reflector's resourceVersion with writes it does not
