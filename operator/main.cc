@@ -9,6 +9,7 @@
 
 #include "operator/cli/check.h"
 #include "operator/cli/local.h"
+#include "operator/cli/operator.h"
 #include "operator/cli/wait.h"
 #include "operator/log/log.h"
 #include "operator/spec/model.h"
@@ -60,6 +61,35 @@ int main(int argc, char** argv) {
   local_cmd->add_option("--http-address", local.http_address, "address of the HTTP endpoints")
       ->capture_default_str();
 
+  healthgate::cli::OperatorOptions op;
+  std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s",
+              secret_refresh = "30s";
+  auto* op_cmd = app.add_subcommand(
+      "operator", "Kubernetes mode: watch HealthChecks, probe, write status, events and metrics");
+  op_cmd->add_option("--kubeconfig", op.kubeconfig,
+                     "kubeconfig file (default: KUBECONFIG, else in-cluster)");
+  op_cmd->add_option("--namespace", op.ns, "watch only this namespace (default: all)");
+  op_cmd->add_option("--http-address", op.http_address, "address of the HTTP endpoints")
+      ->capture_default_str();
+  op_cmd->add_flag("--leader-elect", op.leader_elect,
+                   "only the holder of a coordination.k8s.io Lease probes and writes");
+  op_cmd->add_option("--leader-election-id", op.lease_name, "name of the Lease")
+      ->capture_default_str();
+  op_cmd->add_option("--leader-election-namespace", op.lease_namespace,
+                     "namespace of the Lease (default: POD_NAMESPACE, else the config's)");
+  op_cmd->add_option("--leader-election-identity", op.identity,
+                     "this replica's identity (default: hostname and a random suffix)");
+  op_cmd->add_option("--lease-duration", lease_duration, "how long a lease lasts unrenewed")
+      ->capture_default_str();
+  op_cmd->add_option("--renew-deadline", renew_deadline,
+                     "a leader that cannot renew within this steps down")
+      ->capture_default_str();
+  op_cmd->add_option("--retry-period", retry_period, "how often to try to acquire or renew")
+      ->capture_default_str();
+  op_cmd->add_option("--secret-refresh", secret_refresh,
+                     "how often referenced Secrets are re-read (rotation)")
+      ->capture_default_str();
+
   healthgate::cli::WaitOptions wait;
   std::string wait_timeout = "5m";
   auto* wait_cmd = app.add_subcommand(
@@ -93,6 +123,28 @@ int main(int argc, char** argv) {
   if (*local_cmd) {
     healthgate::Logger log(level, stdout, clock);
     return healthgate::cli::RunLocal(local, clock, log);
+  }
+  if (*op_cmd) {
+    try {
+      auto secs = [](const std::string& t, const char* flag) {
+        return std::chrono::duration_cast<std::chrono::seconds>(FlagDuration(t, flag));
+      };
+      op.lease_duration = secs(lease_duration, "--lease-duration");
+      op.renew_deadline = secs(renew_deadline, "--renew-deadline");
+      op.retry_period = secs(retry_period, "--retry-period");
+      op.secret_refresh = secs(secret_refresh, "--secret-refresh");
+    } catch (const CLI::ValidationError& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
+    }
+    if (op.retry_period.count() < 1 || op.renew_deadline <= op.retry_period ||
+        op.lease_duration <= op.renew_deadline) {
+      std::fprintf(stderr,
+                   "error: need 1s <= --retry-period < --renew-deadline < --lease-duration\n");
+      return 2;
+    }
+    healthgate::Logger log(level, stdout, clock);
+    return healthgate::cli::RunOperator(op, clock, log);
   }
   if (*wait_cmd) {
     try {

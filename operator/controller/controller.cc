@@ -121,7 +121,7 @@ void Controller::Apply(Planned& planned) {
   results::CheckInfo info;
   info.ns = d.ns;
   info.name = d.name;
-  info.generation = d.spec ? d.spec->generation : 0;
+  info.generation = d.generation != 0 ? d.generation : (d.spec ? d.spec->generation : 0);
   info.invalid_message = d.invalid_message;
 
   std::map<std::string, spec::MaterializedProbe> next;

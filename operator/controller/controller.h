@@ -44,6 +44,8 @@ struct DesiredCheck {
   std::optional<spec::HealthCheck> spec;
   // Non-empty when the latest version is invalid (all its errors, one per line).
   std::string invalid_message;
+  // metadata.generation of the latest version (valid or not); 0 when unknown.
+  std::int64_t generation = 0;
 };
 
 class Controller {

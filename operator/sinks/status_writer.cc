@@ -20,6 +20,35 @@ nlohmann::json VisibleStatus(const nlohmann::json& status) {
   return v;
 }
 
+namespace {
+std::string ReadyStatus(const nlohmann::json& status) {
+  if (!status.is_object() || !status.contains("conditions")) return "";
+  for (const auto& c : status["conditions"])
+    if (c.value("type", "") == "Ready") return c.value("status", "");
+  return "";
+}
+}  // namespace
+
+void KeepTransitionTimes(nlohmann::json& status, const nlohmann::json& observed) {
+  if (!observed.is_object()) return;
+  auto keep = [](nlohmann::json& items, const nlohmann::json& old_items, const char* id,
+                 const char* state) {
+    if (!items.is_array() || !old_items.is_array()) return;
+    for (auto& item : items) {
+      for (const auto& old : old_items) {
+        if (old.value(id, "") != item.value(id, "")) continue;
+        if (old.contains(state) && old[state] == item[state] && old.contains("lastTransitionTime"))
+          item["lastTransitionTime"] = old["lastTransitionTime"];
+        break;
+      }
+    }
+  };
+  if (status.contains("conditions") && observed.contains("conditions"))
+    keep(status["conditions"], observed["conditions"], "type", "status");
+  if (status.contains("probes") && observed.contains("probes"))
+    keep(status["probes"], observed["probes"], "name", "healthy");
+}
+
 StatusWriter::StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics,
                            Logger& log, Options options)
     : store_(store), patch_(std::move(patch)), metrics_(metrics), log_(log), options_(options) {}
@@ -95,6 +124,22 @@ void StatusWriter::WriteOne(const std::string& key) {
     return;
   }
   nlohmann::json status = results::StatusJson(*snap);
+  if (options_.observed) {
+    if (auto observed = options_.observed(ns, name)) {
+      const std::string before = ReadyStatus(*observed);
+      // Probes of a restarted operator are pending: keep the known status until
+      // they have a verdict (no flapping through Unknown).
+      if (ReadyStatus(status) == "Unknown" && !before.empty() && before != "Unknown" &&
+          snap->invalid_message.empty())
+        return;
+      KeepTransitionTimes(status, *observed);
+      if (VisibleStatus(*observed) == VisibleStatus(status)) {
+        std::lock_guard lock(mu_);
+        written_[key] = VisibleStatus(status);
+        return;
+      }
+    }
+  }
   nlohmann::json visible = VisibleStatus(status);
   {
     std::lock_guard lock(mu_);

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -39,11 +40,23 @@ using StatusPatchFn = std::function<WriteResult(const std::string& ns, const std
 // The part of a status that a write is needed for (volatile fields removed).
 nlohmann::json VisibleStatus(const nlohmann::json& status);
 
+// Copies lastTransitionTime from `observed` (the status as stored) into `status`
+// for every condition (by type) and probe (by name) whose state did not change,
+// so a restarted operator does not rewrite transition times it never saw.
+void KeepTransitionTimes(nlohmann::json& status, const nlohmann::json& observed);
+
+// The object's status as the API server has it (from the watch cache), if known.
+using ObservedStatusFn =
+    std::function<std::optional<nlohmann::json>(const std::string& ns, const std::string& name)>;
+
 class StatusWriter {
  public:
   struct Options {
     std::chrono::milliseconds retry_min{200};
     std::chrono::milliseconds retry_max{30000};
+    // When set: a status equal to what the server already has is not written,
+    // and a pending (Unknown) status never overwrites a known one (restarts).
+    ObservedStatusFn observed;
   };
   StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics, Logger& log,
                Options options);

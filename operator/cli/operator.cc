@@ -1,0 +1,190 @@
+#include "operator/cli/operator.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <random>
+
+#include "operator/controller/runtime.h"
+#include "operator/kube/client.h"
+#include "operator/kube/config.h"
+#include "operator/leader/elector.h"
+#include "operator/server/server.h"
+#include "operator/sinks/events.h"
+#include "operator/sinks/status_writer.h"
+#include "operator/sources/kube_source.h"
+
+namespace healthgate::cli {
+namespace {
+
+std::string DefaultIdentity() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "_%08x", rd());
+  return std::string(host) + suffix;
+}
+
+sinks::WriteResult ToWriteResult(const kube::Error& e) {
+  if (e.IsConflict()) return sinks::WriteResult::kConflict;
+  if (e.IsNotFound()) return sinks::WriteResult::kNotFound;
+  return sinks::WriteResult::kError;
+}
+
+}  // namespace
+
+int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::string address_error;
+  if (!server::ParseBindAddress(options.http_address, address_error)) {
+    log.Error("invalid --http-address",
+              {{"address", options.http_address}, {"error", address_error}});
+    return 2;
+  }
+  auto config = kube::LoadConfig(options.kubeconfig, kube::ProcessEnv(), kube::SteadyNow());
+  if (!config.ok()) {
+    log.Error("cannot load the Kubernetes client configuration",
+              {{"error", config.error().ToString()}});
+    return 2;
+  }
+  const std::string config_namespace = config->default_namespace;
+  log.Info("Kubernetes client configured", {{"source", config->description}});
+  auto created = kube::Client::Create(std::move(config.value()));
+  if (!created.ok()) {
+    log.Error("cannot create the Kubernetes client", {{"error", created.error().ToString()}});
+    return 2;
+  }
+  kube::Client& client = **created;
+  const std::string identity = options.identity.empty() ? DefaultIdentity() : options.identity;
+
+  sources::KubeSecretResolver secrets(client);
+  controller::Runtime runtime(clock, log, secrets, std::random_device{}());
+  sources::KubeSource* source_ptr = nullptr;
+
+  sinks::StatusWriter::Options writer_options;
+  writer_options.observed = [&source_ptr](const std::string& ns, const std::string& name)
+      -> std::optional<nlohmann::json> {
+    if (source_ptr == nullptr) return std::nullopt;
+    auto obj = source_ptr->Find(ns, name);
+    if (!obj) return std::nullopt;
+    return obj->value("status", nlohmann::json::object());
+  };
+  const kube::ResourceRef checks = sources::kHealthChecks;
+  sinks::StatusWriter writer(
+      runtime.store(),
+      [&client, checks](const std::string& ns, const std::string& name,
+                        const nlohmann::json& status, std::string* error) {
+        auto r = client.PatchStatus(checks.InNamespace(ns), name, kube::PatchType::kMerge,
+                                    nlohmann::json{{"status", status}});
+        if (r.ok()) return sinks::WriteResult::kOk;
+        *error = r.error().ToString();
+        return ToWriteResult(r.error());
+      },
+      &runtime.metrics(), log, writer_options);
+  sinks::EventRecorder events(client, &runtime.metrics(), log, clock,
+                              sinks::EventRecorder::Options{identity, std::chrono::minutes(10)});
+  runtime.store().Subscribe([&](const results::SnapshotPtr& s, results::Store::Change change) {
+    if (change != results::Store::Change::kUpserted) return;
+    writer.Notify(s->ns, s->name);
+    events.Observe(*s);
+  });
+
+  sources::KubeSource source(
+      client, runtime.controller(), &runtime.metrics(), log,
+      sources::KubeSource::Options{options.ns, options.secret_refresh},
+      sources::KubeSource::Hooks{[&events](const nlohmann::json& o) { events.Seed(o); },
+                                 [&](const std::string& ns, const std::string& name) {
+                                   writer.Forget(ns, name);
+                                   events.Forget(ns, name);
+                                 }});
+  source_ptr = &source;
+
+  std::atomic<bool> leading{false};
+  std::atomic<bool> initial_done{false};
+  std::atomic<bool> lost{false};
+  server::ServerOptions server_options;
+  server_options.address = options.http_address;
+  server_options.keep_alive_timeout = std::chrono::seconds(1);
+  server::Server http(
+      server_options,
+      server::ServerInputs{
+          runtime.store(), runtime.metrics(),
+          server::HeartbeatLiveness([&runtime] { return runtime.loop().LastHeartbeat(); }, clock,
+                                    std::chrono::seconds(5)),
+          [&]() -> server::HealthStatus {
+            if (!leading.load()) return {false, "standby: not the leader"};
+            if (!initial_done.load()) {
+              if (!source.synced()) return {false, "initial list of HealthChecks in progress"};
+              if (runtime.controller().applied_generation() <
+                  runtime.controller().submitted_generation())
+                return {false, "scheduling probes"};
+              initial_done = true;
+            }
+            return {true, options.leader_elect ? "leader" : ""};
+          },
+          log, clock});
+  if (auto err = http.Start()) {
+    log.Error("cannot serve HTTP", {{"address", options.http_address}, {"error", *err}});
+    return 1;
+  }
+  // Standbys keep the loop running too: /livez reflects a live process.
+  runtime.Start();
+
+  auto start_leading = [&] {
+    writer.Start();
+    events.Start();
+    source.Start();
+    leading = true;
+  };
+  std::unique_ptr<leader::Elector> elector;
+  if (options.leader_elect) {
+    std::string lease_ns = options.lease_namespace;
+    if (lease_ns.empty()) {
+      const char* pod_ns = std::getenv("POD_NAMESPACE");
+      lease_ns = pod_ns != nullptr && *pod_ns != '\0' ? pod_ns : config_namespace;
+    }
+    leader::LeaseConfig lc{identity, options.lease_duration, options.renew_deadline,
+                           options.retry_period};
+    elector = std::make_unique<leader::Elector>(
+        client, lease_ns, options.lease_name, lc, clock, &runtime.metrics(), log,
+        leader::Elector::Callbacks{start_leading, [&lost] {
+                                     lost = true;
+                                     kill(getpid(), SIGTERM);
+                                   }});
+    log.Info("waiting for the leader lease",
+             {{"lease", lease_ns + "/" + options.lease_name}, {"identity", identity}});
+    elector->Start();
+  } else {
+    start_leading();
+  }
+  log.Info("healthgate operator is running",
+           {{"address", options.http_address},
+            {"port", http.BoundPort()},
+            {"namespace", options.ns.empty() ? "(all)" : options.ns},
+            {"leader_elect", options.leader_elect}});
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log.Info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  if (elector) elector->Stop();
+  source.Stop();
+  events.Stop();
+  writer.Stop();
+  http.Stop();
+  runtime.Stop();
+  if (elector && !lost.load()) elector->Release();
+  log.Info("stopped");
+  return lost.load() ? 1 : 0;
+}
+
+}  // namespace healthgate::cli

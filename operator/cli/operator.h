@@ -1,0 +1,30 @@
+// `healthgate operator`: Kubernetes mode. Watches HealthChecks, probes them,
+// writes status and Events, serves the endpoints; with --leader-elect only the
+// Lease holder probes and writes. Returns the process exit code.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "operator/log/log.h"
+#include "probes/engine/clock.h"
+
+namespace healthgate::cli {
+
+struct OperatorOptions {
+  std::string kubeconfig;  // empty: KUBECONFIG, else in-cluster
+  std::string ns;          // empty: every namespace
+  std::string http_address = ":8080";
+  bool leader_elect = false;
+  std::string lease_name = "healthgate-operator";
+  std::string lease_namespace;  // empty: POD_NAMESPACE, else the config's namespace
+  std::string identity;         // empty: hostname + random suffix
+  std::chrono::seconds lease_duration{15};
+  std::chrono::seconds renew_deadline{10};
+  std::chrono::seconds retry_period{2};
+  std::chrono::seconds secret_refresh{30};
+};
+
+int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log);
+
+}  // namespace healthgate::cli

@@ -1,0 +1,81 @@
+// The operator's source: HealthChecks from the API server (list, then watch,
+// through kube::Reflector), parsed with the same spec model as local files and
+// handed to the controller keyed by namespace/name. Level-based: each notice
+// re-derives the desired check from the object as it is now.
+//
+// Also resolves `...SecretRef`s through the API (Secrets are read in the check's
+// own namespace, `get` only) and re-resolves them every `secret_refresh`, so a
+// rotated Secret reaches exactly the probes that use it (the controller restarts
+// a probe only when its materialized definition changed).
+//
+// Thread-safety: handlers run on the reflector's thread; Start/Stop from the owner.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "operator/controller/controller.h"
+#include "operator/kube/client.h"
+#include "operator/kube/reflector.h"
+#include "operator/log/log.h"
+#include "operator/sinks/metrics.h"
+#include "operator/spec/model.h"
+
+namespace healthgate::sources {
+
+inline const kube::ResourceRef kHealthChecks{"healthgate.dev", "v1alpha1", "healthchecks", ""};
+
+// `...SecretRef` through the API: GET /api/v1/namespaces/NS/secrets/NAME.
+class KubeSecretResolver final : public spec::SecretResolver {
+ public:
+  explicit KubeSecretResolver(kube::Client& client) : client_(client) {}
+  std::optional<std::string> Get(const std::string& ns, const spec::SecretRef& ref,
+                                 std::string* error) override;
+
+ private:
+  kube::Client& client_;
+};
+
+class KubeSource {
+ public:
+  struct Options {
+    std::string ns;  // empty: all namespaces
+    std::chrono::seconds secret_refresh{30};
+  };
+  struct Hooks {
+    // An object was seen (its current status, for writers that must not undo it).
+    std::function<void(const nlohmann::json& object)> on_object;
+    std::function<void(const std::string& ns, const std::string& name)> on_deleted;
+  };
+  KubeSource(kube::Client& client, controller::Controller& controller, Metrics* metrics,
+             Logger& log, Options options, Hooks hooks);
+  ~KubeSource();
+  KubeSource(const KubeSource&) = delete;
+  KubeSource& operator=(const KubeSource&) = delete;
+
+  void Start();
+  void Stop();
+  bool synced() const { return reflector_.synced(); }
+  std::optional<nlohmann::json> Find(const std::string& ns, const std::string& name) const {
+    return reflector_.Find(ns + "/" + name);
+  }
+
+ private:
+  void OnUpsert(const nlohmann::json& object);
+  void OnDelete(const nlohmann::json& object);
+
+  controller::Controller& controller_;
+  Metrics* metrics_;
+  Logger& log_;
+  Options options_;
+  Hooks hooks_;
+  kube::Reflector reflector_;
+  kube::StopSignal stop_;
+  std::thread refresher_;
+};
+
+}  // namespace healthgate::sources
