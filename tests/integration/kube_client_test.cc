@@ -432,14 +432,17 @@ TEST_F(KubeClient, WatchFromACompactedVersionIsGone) {
   StopSignal stop;
   std::vector<WatchEvent::Type> seen;
   Result<WatchEnd> r = WatchEnd{};
-  // Right after the restart the cache may still be initialising (429): retry briefly.
+  // Right after the restart the cache may still be initialising (429) or the
+  // server not yet serving: retry transient failures briefly.
   ASSERT_TRUE(WaitFor(
       [&] {
         seen.clear();
         r = client_->Watch(
             kConfigMaps.InNamespace("kc-gone"), wo,
             [&](const WatchEvent& ev) { seen.push_back(ev.type); }, stop);
-        return r.ok() || r.error().http_code != 429;
+        if (r.ok() || r.error().IsGone()) return true;
+        const Error& e = r.error();
+        return !(e.kind == ErrorKind::kTransport || e.http_code == 429 || e.http_code >= 500);
       },
       seconds(30)));
   ASSERT_FALSE(r.ok());
