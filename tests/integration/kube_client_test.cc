@@ -432,14 +432,17 @@ TEST_F(KubeClient, WatchFromACompactedVersionIsGone) {
   StopSignal stop;
   std::vector<WatchEvent::Type> seen;
   Result<WatchEnd> r = WatchEnd{};
-  // Right after the restart the cache may still be initialising (429): retry briefly.
+  // Right after the restart the cache may still be initialising (429) or the
+  // server not yet serving: retry transient failures briefly.
   ASSERT_TRUE(WaitFor(
       [&] {
         seen.clear();
         r = client_->Watch(
             kConfigMaps.InNamespace("kc-gone"), wo,
             [&](const WatchEvent& ev) { seen.push_back(ev.type); }, stop);
-        return r.ok() || r.error().http_code != 429;
+        if (r.ok() || r.error().IsGone()) return true;
+        const Error& e = r.error();
+        return !(e.kind == ErrorKind::kTransport || e.http_code == 429 || e.http_code >= 500);
       },
       seconds(30)));
   ASSERT_FALSE(r.ok());
@@ -544,6 +547,64 @@ TEST_F(KubeClient, ClientCertificateAuthenticationFromFilesAndData) {
   ASSERT_FALSE(denied.ok());
   EXPECT_TRUE(denied.error().IsForbidden() || denied.error().IsUnauthorized())
       << denied.error().ToString();
+}
+
+std::string LastLine(const std::string& out) {
+  std::string last;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) last = line;
+  }
+  return last;
+}
+
+TEST_F(KubeClient, InClusterConfigFollowsTokenRotation) {
+  // The files a pod's service account mount provides, pointing at the test
+  // cluster; the token file is then swapped for another account's token.
+  RunResult reader = cluster_->Testenv({"token", "kc-incluster", "reader"});
+  ASSERT_EQ(reader.exit_code, 0) << reader.output;
+  RunResult viewer = cluster_->Testenv({"token", "kc-incluster", "viewer"});
+  ASSERT_EQ(viewer.exit_code, 0) << viewer.output;
+  // (No controllers run here, so the aggregated "view" ClusterRole stays empty:
+  // grant through a Role of our own.)
+  RunResult role = cluster_->Kubectl({"-n", "kc-incluster", "create", "role", "cm-reader",
+                                      "--verb=list", "--resource=configmaps"});
+  ASSERT_EQ(role.exit_code, 0) << role.output;
+  RunResult binding =
+      cluster_->Kubectl({"-n", "kc-incluster", "create", "rolebinding", "viewer",
+                         "--role=cm-reader", "--serviceaccount=kc-incluster:viewer"});
+  ASSERT_EQ(binding.exit_code, 0) << binding.output;
+  const std::string dir = cluster_->state() + "/serviceaccount";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  InClusterPaths paths{dir + "/token", cluster_->state() + "/pki/ca.crt", dir + "/namespace"};
+  {
+    std::ofstream(paths.token) << LastLine(reader.output);
+    std::ofstream(paths.namespace_file) << "kc-incluster";
+  }
+  const std::string host_port = config_.server.substr(std::string("https://").size());
+  const std::string host = host_port.substr(0, host_port.rfind(':'));
+  const std::string port = host_port.substr(host_port.rfind(':') + 1);
+  auto env = [&](const std::string& k) -> std::optional<std::string> {
+    if (k == "KUBERNETES_SERVICE_HOST") return host;
+    if (k == "KUBERNETES_SERVICE_PORT") return port;
+    return std::nullopt;
+  };
+  auto cfg = LoadInClusterConfig(paths, env, SteadyNow());
+  ASSERT_TRUE(cfg.ok()) << cfg.error().ToString();
+  EXPECT_EQ(cfg->default_namespace, "kc-incluster");
+  auto c = Client::Create(cfg.value());
+  ASSERT_TRUE(c.ok());
+  const ResourceRef cms = kConfigMaps.InNamespace(cfg->default_namespace);
+  auto denied = c.value()->List(cms);
+  ASSERT_FALSE(denied.ok());
+  EXPECT_TRUE(denied.error().IsForbidden()) << denied.error().ToString();
+  EXPECT_NE(denied.error().message.find("kc-incluster:reader"), std::string::npos);
+
+  // Rotation as the kubelet does it: write a new file, rename it into place.
+  { std::ofstream(paths.token + ".new") << LastLine(viewer.output) << "\n"; }
+  ASSERT_EQ(std::rename((paths.token + ".new").c_str(), paths.token.c_str()), 0);
+  auto allowed = c.value()->List(cms);
+  EXPECT_TRUE(allowed.ok()) << allowed.error().ToString();
 }
 
 TEST_F(KubeClient, TlsIsVerifiedUnlessExplicitlySkipped) {
