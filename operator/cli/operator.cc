@@ -71,7 +71,9 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   controller::Runtime runtime(clock, log, secrets, std::random_device{}());
   sources::KubeSource* source_ptr = nullptr;
 
+  std::atomic<bool> leading{false};  // this replica may write (leader, or no election)
   sinks::StatusWriter::Options writer_options;
+  writer_options.may_write = [&leading] { return leading.load(); };
   writer_options.observed = [&source_ptr](const std::string& ns, const std::string& name)
       -> std::optional<nlohmann::json> {
     if (source_ptr == nullptr) return std::nullopt;
@@ -91,8 +93,10 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
         return ToWriteResult(r.error());
       },
       &runtime.metrics(), log, writer_options);
-  sinks::EventRecorder events(client, &runtime.metrics(), log, clock,
-                              sinks::EventRecorder::Options{identity, std::chrono::minutes(10)});
+  sinks::EventRecorder events(
+      client, &runtime.metrics(), log, clock,
+      sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
+                                    [&leading] { return leading.load(); }});
   runtime.store().Subscribe([&](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change != results::Store::Change::kUpserted) return;
     writer.Notify(s->ns, s->name);
@@ -109,9 +113,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
                                  }});
   source_ptr = &source;
 
-  std::atomic<bool> leading{false};
   std::atomic<bool> initial_done{false};
-  std::atomic<bool> lost{false};
   server::ServerOptions server_options;
   server_options.address = options.http_address;
   server_options.keep_alive_timeout = std::chrono::seconds(1);
@@ -140,10 +142,16 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   // Standbys keep the loop running too: /livez reflects a live process.
   runtime.Start();
 
+  // The first time this replica leads, its watch and writers start; after a lost
+  // lease they stay up (warm) and only the `leading` gate changes.
+  bool started = false;
   auto start_leading = [&] {
-    writer.Start();
-    events.Start();
-    source.Start();
+    if (!started) {
+      started = true;
+      writer.Start();
+      events.Start();
+      source.Start();
+    }
     leading = true;
   };
   std::unique_ptr<leader::Elector> elector;
@@ -157,10 +165,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
                            options.retry_period};
     elector = std::make_unique<leader::Elector>(
         client, lease_ns, options.lease_name, lc, clock, &runtime.metrics(), log,
-        leader::Elector::Callbacks{start_leading, [&lost] {
-                                     lost = true;
-                                     kill(getpid(), SIGTERM);
-                                   }});
+        leader::Elector::Callbacks{start_leading, [&leading] { leading = false; }});
     log.Info("waiting for the leader lease",
              {{"lease", lease_ns + "/" + options.lease_name}, {"identity", identity}});
     elector->Start();
@@ -182,9 +187,9 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   writer.Stop();
   http.Stop();
   runtime.Stop();
-  if (elector && !lost.load()) elector->Release();
+  if (elector) elector->Release();
   log.Info("stopped");
-  return lost.load() ? 1 : 0;
+  return 0;
 }
 
 }  // namespace healthgate::cli

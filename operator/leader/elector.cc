@@ -25,7 +25,8 @@ void Elector::Stop() {
 void Elector::Run() {
   do {
     const bool was_leading = leading_.load();
-    const bool now_leading = Round();
+    bool now_leading = Round();
+    if (now_leading && MustStepDown(state_, config_, clock_.Now())) now_leading = false;
     if (!was_leading && now_leading) {
       leading_ = true;
       if (metrics_) metrics_->SetLeader(true);
@@ -33,13 +34,16 @@ void Elector::Run() {
                                       {"identity", config_.identity}});
       if (callbacks_.on_started) callbacks_.on_started();
     }
-    if (was_leading && (!now_leading || MustStepDown(state_, config_, clock_.Now()))) {
+    if (was_leading && !now_leading) {
+      // Step down before anyone else may take over (renew_deadline < lease
+      // duration); keep campaigning, so a replica cut off from the API server
+      // for a while becomes leader again when it is back and the lease is free.
       leading_ = false;
       state_.leading = false;
       if (metrics_) metrics_->SetLeader(false);
-      log_.Error("lost the leader lease", {{"lease", leases_.ns + "/" + name_}});
+      log_.Error("lost the leader lease; standing by",
+                 {{"lease", leases_.ns + "/" + name_}, {"identity", config_.identity}});
       if (callbacks_.on_lost) callbacks_.on_lost();
-      return;
     }
   } while (!stop_.WaitFor(config_.retry_period));
 }

@@ -1,8 +1,9 @@
 // The leader-election loop: applies lease.h's decisions to a real Lease through
-// the API server. Only the leader probes and writes; a standby waits. A leader
-// that cannot renew within renew_deadline calls on_lost (the operator then exits
-// so that it restarts clean, as client-go's users do). Release() gives the lease
-// up on shutdown (empty holder), so a standby takes over at once.
+// the API server. Only the leader writes; a standby waits. A leader that cannot
+// renew within renew_deadline calls on_lost and stops writing before anyone else
+// may take over, then keeps campaigning (on_started fires again if it wins).
+// Release() gives the lease up on shutdown (empty holder), so a standby takes
+// over at once.
 //
 // Thread-safety: Start/Stop/Release from the owner; callbacks on the elector's
 // thread; leading() from any thread.

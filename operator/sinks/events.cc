@@ -94,6 +94,7 @@ void EventRecorder::Run() {
 }
 
 void EventRecorder::Emit(const Pending& e) {
+  if (options_.may_write && !options_.may_write()) return;
   const kube::ResourceRef events{"", "v1", "events", e.ns};
   const std::string dedupe = e.ns + "/" + e.name + "|" + e.reason + "|" + e.message;
   const auto wall = clock_.WallNow();

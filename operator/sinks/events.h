@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -35,6 +36,9 @@ class EventRecorder {
   struct Options {
     std::string reporting_instance;  // this replica's identity
     std::chrono::minutes dedupe_window{10};
+    // When set and false (a standby), transitions are not announced: the
+    // leader announces them.
+    std::function<bool()> may_write;
   };
   EventRecorder(kube::Client& client, Metrics* metrics, Logger& log, const probes::Clock& clock,
                 Options options);

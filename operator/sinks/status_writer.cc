@@ -104,6 +104,10 @@ void StatusWriter::Run() {
       }
       wake = std::min(wake, r->second);
     }
+    if (!next.empty() && options_.may_write && !options_.may_write()) {
+      cv_.wait_for(lock, std::chrono::milliseconds(200));  // standby: keep it dirty
+      continue;
+    }
     if (next.empty()) {
       cv_.wait_until(lock, wake);
       continue;

@@ -57,6 +57,8 @@ class StatusWriter {
     // When set: a status equal to what the server already has is not written,
     // and a pending (Unknown) status never overwrites a known one (restarts).
     ObservedStatusFn observed;
+    // When set and false, nothing is written (a standby); dirty objects wait.
+    std::function<bool()> may_write;
   };
   StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics, Logger& log,
                Options options);

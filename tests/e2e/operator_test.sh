@@ -46,6 +46,7 @@ wait_until() { # SECONDS CMD...: polls every 0.2 s
   done
 }
 http_code() { curl -s -o /dev/null -w '%{http_code}' "$1" || true; }
+code_is() { [[ "$(http_code "$1")" == "$2" ]]; }  # URL CODE
 
 CANARY="canary-op-$RANDOM-Kq7"
 NS=shop
@@ -83,11 +84,12 @@ start_operator() { # NAME PORT EXTRA...
     --leader-elect --leader-election-namespace healthgate-system --leader-election-identity "$name" \
     --lease-duration 4s --renew-deadline 3s --retry-period 1s --secret-refresh 2s \
     --log-level debug "$@" >"$TMP/$name.log" 2>&1 &
-  echo $!
+  LAST_PID=$!  # a child of this shell, so `wait` gets its exit status
 }
-OP1="$(start_operator op1 "$OP_PORT")"
+start_operator op1 "$OP_PORT"
+OP1=$LAST_PID
 PIDS+=("$OP1")
-if wait_until 20 test "$(http_code "http://127.0.0.1:$OP_PORT/readyz")" = 200; then
+if wait_until 20 code_is "http://127.0.0.1:$OP_PORT/readyz" 200; then
   pass "operator: /readyz 200 after the initial list (leader)"
 else
   fatal "operator: /readyz 200 after the initial list" "$(cat "$TMP/op1.log")"
@@ -248,7 +250,7 @@ done
 
 # --- delete: endpoint and series go --------------------------------------------------------
 k -n "$NS" delete hg broken >/dev/null
-if wait_until 10 test "$(http_code "http://127.0.0.1:$OP_PORT/ready/$NS/broken")" = 404 \
+if wait_until 10 code_is "http://127.0.0.1:$OP_PORT/ready/$NS/broken" 404 \
    && ! curl -s "http://127.0.0.1:$OP_PORT/metrics" | grep -q 'healthcheck="broken"'; then
   pass "delete: /ready answers 404 and the metrics series are gone"
 else
@@ -277,7 +279,8 @@ grep -q '"healthgate_watch_restarts_total' <<<"$(curl -s "http://127.0.0.1:$OP_P
 
 # --- leader election -------------------------------------------------------------------------
 OP2_PORT="$(free_port)"
-OP2="$(start_operator op2 "$OP2_PORT")"
+start_operator op2 "$OP2_PORT"
+OP2=$LAST_PID
 PIDS+=("$OP2")
 sleep 3
 c1="$(http_code "http://127.0.0.1:$OP_PORT/readyz")"; c2="$(http_code "http://127.0.0.1:$OP2_PORT/readyz")"
@@ -288,7 +291,7 @@ holder="$(k -n healthgate-system get lease healthgate-operator -o jsonpath='{.sp
 [[ "$holder" == op1 ]] && pass "leader: the Lease names op1" || fail "leader: the Lease names op1" "$holder"
 kill -9 "$OP1"
 t0=$SECONDS
-if wait_until 12 test "$(http_code "http://127.0.0.1:$OP2_PORT/readyz")" = 200; then
+if wait_until 12 code_is "http://127.0.0.1:$OP2_PORT/readyz" 200; then
   pass "leader: the standby takes over after the leader is killed ($((SECONDS - t0)) s, lease 4 s)"
 else
   fail "leader: the standby takes over" "$(tail -20 "$TMP/op2.log")"
