@@ -1,0 +1,77 @@
+#include "operator/sinks/status_writer.h"
+
+#include <gtest/gtest.h>
+
+namespace healthgate::sinks {
+namespace {
+using nlohmann::json;
+
+json Status(const std::string& ready, const std::string& ready_time, bool probe_healthy,
+            const std::string& probe_time, int latency, int successes) {
+  return json{
+      {"observedGeneration", 3},
+      {"summary", probe_healthy ? "1/1" : "0/1"},
+      {"lastProbeTime", "2026-11-26T10:00:0" + std::to_string(successes % 10) + "Z"},
+      {"conditions",
+       json::array({json{{"type", "Ready"},
+                         {"status", ready},
+                         {"reason", ready == "True" ? "AllCriticalProbesHealthy" : "ProbeFailing"},
+                         {"message", ""},
+                         {"lastTransitionTime", ready_time},
+                         {"observedGeneration", 3}}})},
+      {"probes", json::array({json{{"name", "db"},
+                                   {"healthy", probe_healthy},
+                                   {"reason", "success"},
+                                   {"message", ""},
+                                   {"latencyMs", latency},
+                                   {"consecutiveSuccesses", successes},
+                                   {"consecutiveFailures", 0},
+                                   {"lastProbeTime", "2026-11-26T10:00:00Z"},
+                                   {"lastTransitionTime", probe_time}}})}};
+}
+
+TEST(StatusWriterVisible, ProbeRunsThatChangeNothingVisibleAreEqual) {
+  auto a = Status("True", "2026-11-26T09:00:00Z", true, "2026-11-26T09:00:00Z", 3, 10);
+  auto b = Status("True", "2026-11-26T09:00:00Z", true, "2026-11-26T09:00:00Z", 7, 11);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(VisibleStatus(a), VisibleStatus(b));
+}
+
+TEST(StatusWriterVisible, ConditionOrHealthChangesAreVisible) {
+  auto a = Status("True", "2026-11-26T09:00:00Z", true, "2026-11-26T09:00:00Z", 3, 10);
+  auto b = Status("False", "2026-11-26T09:05:00Z", false, "2026-11-26T09:05:00Z", 3, 0);
+  EXPECT_NE(VisibleStatus(a), VisibleStatus(b));
+  auto c = a;
+  c["observedGeneration"] = 4;
+  EXPECT_NE(VisibleStatus(a), VisibleStatus(c));
+}
+
+TEST(StatusWriterVisible, KeepTransitionTimesOfUnchangedStates) {
+  // A restarted operator computes fresh transition times; the stored ones win
+  // while the state is the same, so nothing visible changes.
+  auto stored = Status("True", "2026-11-01T00:00:00Z", true, "2026-11-01T00:00:01Z", 3, 900);
+  auto fresh = Status("True", "2026-11-26T12:00:00Z", true, "2026-11-26T12:00:00Z", 2, 1);
+  KeepTransitionTimes(fresh, stored);
+  EXPECT_EQ(fresh["conditions"][0]["lastTransitionTime"], "2026-11-01T00:00:00Z");
+  EXPECT_EQ(fresh["probes"][0]["lastTransitionTime"], "2026-11-01T00:00:01Z");
+  EXPECT_EQ(VisibleStatus(fresh), VisibleStatus(stored));
+}
+
+TEST(StatusWriterVisible, ChangedStatesKeepTheirNewTransitionTimes) {
+  auto stored = Status("True", "2026-11-01T00:00:00Z", true, "2026-11-01T00:00:01Z", 3, 900);
+  auto fresh = Status("False", "2026-11-26T12:00:00Z", false, "2026-11-26T12:00:00Z", 2, 0);
+  KeepTransitionTimes(fresh, stored);
+  EXPECT_EQ(fresh["conditions"][0]["lastTransitionTime"], "2026-11-26T12:00:00Z");
+  EXPECT_EQ(fresh["probes"][0]["lastTransitionTime"], "2026-11-26T12:00:00Z");
+}
+
+TEST(StatusWriterVisible, NoStoredStatusChangesNothing) {
+  auto fresh = Status("True", "2026-11-26T12:00:00Z", true, "2026-11-26T12:00:00Z", 2, 1);
+  auto copy = fresh;
+  KeepTransitionTimes(fresh, json::object());
+  KeepTransitionTimes(fresh, json());
+  EXPECT_EQ(fresh, copy);
+}
+
+}  // namespace
+}  // namespace healthgate::sinks
