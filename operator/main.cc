@@ -81,13 +81,15 @@ int main(int argc, char** argv) {
                      "this replica's identity (default: hostname and a random suffix)");
   op_cmd->add_option("--lease-duration", lease_duration, "how long a lease lasts unrenewed")
       ->capture_default_str();
-  op_cmd->add_option("--renew-deadline", renew_deadline,
-                     "a leader that cannot renew within this steps down")
+  op_cmd
+      ->add_option("--renew-deadline", renew_deadline,
+                   "a leader that cannot renew within this steps down")
       ->capture_default_str();
   op_cmd->add_option("--retry-period", retry_period, "how often to try to acquire or renew")
       ->capture_default_str();
-  op_cmd->add_option("--secret-refresh", secret_refresh,
-                     "how often referenced Secrets are re-read (rotation)")
+  op_cmd
+      ->add_option("--secret-refresh", secret_refresh,
+                   "how often referenced Secrets are re-read (rotation)")
       ->capture_default_str();
 
   healthgate::cli::WaitOptions wait;

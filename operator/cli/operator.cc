@@ -74,8 +74,9 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   std::atomic<bool> leading{false};  // this replica may write (leader, or no election)
   sinks::StatusWriter::Options writer_options;
   writer_options.may_write = [&leading] { return leading.load(); };
-  writer_options.observed = [&source_ptr](const std::string& ns, const std::string& name)
-      -> std::optional<nlohmann::json> {
+  writer_options.observed = [&source_ptr](
+                                const std::string& ns,
+                                const std::string& name) -> std::optional<nlohmann::json> {
     if (source_ptr == nullptr) return std::nullopt;
     auto obj = source_ptr->Find(ns, name);
     if (!obj) return std::nullopt;
@@ -93,10 +94,9 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
         return ToWriteResult(r.error());
       },
       &runtime.metrics(), log, writer_options);
-  sinks::EventRecorder events(
-      client, &runtime.metrics(), log, clock,
-      sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
-                                    [&leading] { return leading.load(); }});
+  sinks::EventRecorder events(client, &runtime.metrics(), log, clock,
+                              sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
+                                                            [&leading] { return leading.load(); }});
   runtime.store().Subscribe([&](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change != results::Store::Change::kUpserted) return;
     writer.Notify(s->ns, s->name);

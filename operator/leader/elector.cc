@@ -15,7 +15,9 @@ Elector::Elector(kube::Client& client, std::string ns, std::string name, LeaseCo
 
 Elector::~Elector() { Stop(); }
 
-void Elector::Start() { thread_ = std::thread([this] { Run(); }); }
+void Elector::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Elector::Stop() {
   stop_.Stop();
@@ -30,8 +32,8 @@ void Elector::Run() {
     if (!was_leading && now_leading) {
       leading_ = true;
       if (metrics_) metrics_->SetLeader(true);
-      log_.Info("became the leader", {{"lease", leases_.ns + "/" + name_},
-                                      {"identity", config_.identity}});
+      log_.Info("became the leader",
+                {{"lease", leases_.ns + "/" + name_}, {"identity", config_.identity}});
       if (callbacks_.on_started) callbacks_.on_started();
     }
     if (was_leading && !now_leading) {

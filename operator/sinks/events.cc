@@ -16,9 +16,7 @@ std::string ReadyOf(const nlohmann::json& object) {
   return "";
 }
 
-std::string KubeTime(probes::WallTime t) {
-  return leader::MicroTime(t).substr(0, 19) + "Z";
-}
+std::string KubeTime(probes::WallTime t) { return leader::MicroTime(t).substr(0, 19) + "Z"; }
 
 }  // namespace
 
@@ -28,7 +26,9 @@ EventRecorder::EventRecorder(kube::Client& client, Metrics* metrics, Logger& log
 
 EventRecorder::~EventRecorder() { Stop(); }
 
-void EventRecorder::Start() { thread_ = std::thread([this] { Run(); }); }
+void EventRecorder::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void EventRecorder::Stop() {
   {
@@ -45,8 +45,7 @@ void EventRecorder::Seed(const nlohmann::json& object) {
   std::lock_guard lock(mu_);
   uids_[key] = meta.value("uid", "");
   const std::string ready = ReadyOf(object);
-  if (!last_ready_.contains(key) && (ready == "True" || ready == "False"))
-    last_ready_[key] = ready;
+  if (!last_ready_.contains(key) && (ready == "True" || ready == "False")) last_ready_[key] = ready;
 }
 
 void EventRecorder::Observe(const results::CheckSnapshot& s) {
@@ -124,28 +123,27 @@ void EventRecorder::Emit(const Pending& e) {
   }
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, ".%016llx",
-                static_cast<unsigned long long>(
-                    std::hash<std::string>{}(dedupe + KubeTime(wall)) & 0xffffffffffffffULL));
+                static_cast<unsigned long long>(std::hash<std::string>{}(dedupe + KubeTime(wall)) &
+                                                0xffffffffffffffULL));
   const std::string event_name = e.name + suffix;
-  nlohmann::json event = {
-      {"apiVersion", "v1"},
-      {"kind", "Event"},
-      {"metadata", {{"name", event_name}, {"namespace", e.ns}}},
-      {"involvedObject",
-       {{"apiVersion", "healthgate.dev/v1alpha1"},
-        {"kind", "HealthCheck"},
-        {"name", e.name},
-        {"namespace", e.ns},
-        {"uid", uid}}},
-      {"reason", e.reason},
-      {"message", e.message},
-      {"type", e.type},
-      {"count", 1},
-      {"firstTimestamp", KubeTime(wall)},
-      {"lastTimestamp", KubeTime(wall)},
-      {"source", {{"component", "healthgate"}}},
-      {"reportingComponent", "healthgate.dev/operator"},
-      {"reportingInstance", options_.reporting_instance}};
+  nlohmann::json event = {{"apiVersion", "v1"},
+                          {"kind", "Event"},
+                          {"metadata", {{"name", event_name}, {"namespace", e.ns}}},
+                          {"involvedObject",
+                           {{"apiVersion", "healthgate.dev/v1alpha1"},
+                            {"kind", "HealthCheck"},
+                            {"name", e.name},
+                            {"namespace", e.ns},
+                            {"uid", uid}}},
+                          {"reason", e.reason},
+                          {"message", e.message},
+                          {"type", e.type},
+                          {"count", 1},
+                          {"firstTimestamp", KubeTime(wall)},
+                          {"lastTimestamp", KubeTime(wall)},
+                          {"source", {{"component", "healthgate"}}},
+                          {"reportingComponent", "healthgate.dev/operator"},
+                          {"reportingInstance", options_.reporting_instance}};
   auto r = client_.Create(events, event);
   if (!r.ok()) {
     log_.Warn("cannot record event", {{"namespace", e.ns},

@@ -3,8 +3,7 @@
 namespace healthgate::sources {
 
 std::optional<std::string> KubeSecretResolver::Get(const std::string& ns,
-                                                   const spec::SecretRef& ref,
-                                                   std::string* error) {
+                                                   const spec::SecretRef& ref, std::string* error) {
   auto secret = client_.Get(kube::ResourceRef{"", "v1", "secrets", ns}, ref.name);
   if (!secret.ok()) {
     const auto& e = secret.error();
@@ -36,26 +35,26 @@ kube::ReflectorOptions ReflectorOptionsFor(const std::string& ns) {
 }
 }  // namespace
 
-KubeSource::KubeSource(kube::Client& client, controller::Controller& controller,
-                       Metrics* metrics, Logger& log, Options options, Hooks hooks)
+KubeSource::KubeSource(kube::Client& client, controller::Controller& controller, Metrics* metrics,
+                       Logger& log, Options options, Hooks hooks)
     : controller_(controller),
       metrics_(metrics),
       log_(log),
       options_(std::move(options)),
       hooks_(std::move(hooks)),
-      reflector_(client, ReflectorOptionsFor(options_.ns),
-                 kube::ReflectorHandlers{
-                     [this](const nlohmann::json& o) { OnUpsert(o); },
-                     [this](const nlohmann::json& o) { OnDelete(o); },
-                     [this] { log_.Info("initial list of HealthChecks done"); },
-                     [this](const kube::Error& e) {
-                       log_.Warn("HealthCheck list/watch failed; retrying",
-                                 {{"error", e.ToString()}});
-                     },
-                     [this](bool relist) {
-                       if (metrics_) metrics_->WatchRestart();
-                       log_.Debug("HealthCheck watch restarted", {{"relist", relist}});
-                     }}) {}
+      reflector_(
+          client, ReflectorOptionsFor(options_.ns),
+          kube::ReflectorHandlers{
+              [this](const nlohmann::json& o) { OnUpsert(o); },
+              [this](const nlohmann::json& o) { OnDelete(o); },
+              [this] { log_.Info("initial list of HealthChecks done"); },
+              [this](const kube::Error& e) {
+                log_.Warn("HealthCheck list/watch failed; retrying", {{"error", e.ToString()}});
+              },
+              [this](bool relist) {
+                if (metrics_) metrics_->WatchRestart();
+                log_.Debug("HealthCheck watch restarted", {{"relist", relist}});
+              }}) {}
 
 KubeSource::~KubeSource() { Stop(); }
 
