@@ -256,6 +256,11 @@ std::optional<Duration> Dur(Errors& e, const json* v, const std::string& path, b
     e.Add(path, "must be greater than zero");
     return std::nullopt;
   }
+  // Bounded (as in the CRD) so schedule arithmetic never nears int64 overflow.
+  if (*d > std::chrono::hours(24)) {
+    e.Add(path, "must be at most 24h");
+    return std::nullopt;
+  }
   return d;
 }
 
