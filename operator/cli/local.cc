@@ -1,10 +1,8 @@
 #include "operator/cli/local.h"
 
-#include <pthread.h>
-#include <signal.h>
-
 #include <random>
 
+#include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
 #include "operator/server/server.h"
 #include "operator/sources/file_source.h"
@@ -13,34 +11,17 @@
 namespace healthgate::cli {
 
 int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& log) {
-  // Block the stop signals in every thread we start; the main thread takes them
-  // with sigwait, so shutdown runs in a normal thread context.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  std::string address_error;
-  if (!server::ParseBindAddress(options.http_address, address_error)) {
-    log.Error("invalid --http-address",
-              {{"address", options.http_address}, {"error", address_error}});
-    return 2;
-  }
+  StopSignals stop;  // before any thread starts
+  auto server_options = ServingOptions(options.http_address, log);
+  if (!server_options) return 2;
 
   spec::LocalSecretResolver secrets(options.secrets_dir);
   controller::Runtime runtime(clock, log, secrets, std::random_device{}());
   runtime.Start();
 
   std::atomic<bool> loaded{false};
-  server::ServerOptions server_options;
-  server_options.address = options.http_address;
-  // An idle keep-alive connection holds its worker until this timeout, and
-  // shutdown waits for workers: 1 s keeps SIGTERM-to-exit under 2 s.
-  server_options.keep_alive_timeout = std::chrono::seconds(1);
   server::Server http(
-      server_options,
+      *server_options,
       server::ServerInputs{
           runtime.store(), runtime.metrics(),
           server::HeartbeatLiveness([&runtime] { return runtime.loop().LastHeartbeat(); }, clock,
@@ -68,9 +49,7 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
                                            {"invalid_documents", report.documents - report.valid},
                                            {"probes", runtime.scheduled_probes()}});
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  log.Info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  log.Info("shutting down", {{"signal", stop.Wait()}});
   files.Stop();
   http.Stop();
   runtime.Stop();

@@ -1,7 +1,5 @@
 #include "operator/cli/operator.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +7,7 @@
 #include <memory>
 #include <random>
 
+#include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
 #include "operator/kube/client.h"
 #include "operator/kube/config.h"
@@ -39,18 +38,9 @@ sinks::WriteResult ToWriteResult(const kube::Error& e) {
 }  // namespace
 
 int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log) {
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  std::string address_error;
-  if (!server::ParseBindAddress(options.http_address, address_error)) {
-    log.Error("invalid --http-address",
-              {{"address", options.http_address}, {"error", address_error}});
-    return 2;
-  }
+  StopSignals stop;  // before any thread starts
+  auto server_options = ServingOptions(options.http_address, log);
+  if (!server_options) return 2;
   auto config = kube::LoadConfig(options.kubeconfig, kube::ProcessEnv(), kube::SteadyNow());
   if (!config.ok()) {
     log.Error("cannot load the Kubernetes client configuration",
@@ -114,11 +104,8 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   source_ptr = &source;
 
   std::atomic<bool> initial_done{false};
-  server::ServerOptions server_options;
-  server_options.address = options.http_address;
-  server_options.keep_alive_timeout = std::chrono::seconds(1);
   server::Server http(
-      server_options,
+      *server_options,
       server::ServerInputs{
           runtime.store(), runtime.metrics(),
           server::HeartbeatLiveness([&runtime] { return runtime.loop().LastHeartbeat(); }, clock,
@@ -178,9 +165,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
             {"namespace", options.ns.empty() ? "(all)" : options.ns},
             {"leader_elect", options.leader_elect}});
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  log.Info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  log.Info("shutting down", {{"signal", stop.Wait()}});
   if (elector) elector->Stop();
   source.Stop();
   events.Stop();

@@ -10,27 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "probes/text.h"
+
 namespace healthgate::probes {
 namespace {
-
-constexpr std::size_t kMaxValueChars = 200;
-
-// Replaces every occurrence of `secret` in `text` (defense in depth: libpq and the
-// server never echo the password, but a message must never carry it).
-std::string Scrub(std::string text, const Secret& secret) {
-  const std::string& s = secret.reveal();
-  if (s.empty()) return text;
-  for (std::size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos)) {
-    text.replace(pos, s.size(), "***");
-    pos += 3;
-  }
-  return text;
-}
-
-std::string Quote(std::string v) {
-  if (v.size() > kMaxValueChars) v = v.substr(0, kMaxValueChars) + "...";
-  return "\"" + v + "\"";
-}
 
 bool IsSqlState(std::string_view s) {
   if (s.size() != 5) return false;
@@ -157,7 +140,7 @@ struct PgState {
   }
 
   void Finish(Result r) {
-    r.message = Scrub(std::move(r.message), config.password);
+    r.message = ScrubSecret(std::move(r.message), config.password);
     r.timings = timings;
     DoneFn fn = std::move(done);
     done = nullptr;
@@ -315,12 +298,12 @@ struct PgState {
     if (config.expect) {
       if (!has_value)
         return Result::Failure(Reason::kAssertion,
-                               "query returned no rows, expected " + Quote(*config.expect));
+                               "query returned no rows, expected " + QuoteValue(*config.expect));
       if (value != *config.expect)
-        return Result::Failure(Reason::kAssertion, "query returned " + Quote(value) +
-                                                       ", expected " + Quote(*config.expect));
+        return Result::Failure(Reason::kAssertion, "query returned " + QuoteValue(value) +
+                                                       ", expected " + QuoteValue(*config.expect));
     }
-    return Result::Success(has_value ? "query returned " + Quote(value) : "query ok");
+    return Result::Success(has_value ? "query returned " + QuoteValue(value) : "query ok");
   }
 
   // Writes the CA bundle for libpq (which only reads sslrootcert from a file) to

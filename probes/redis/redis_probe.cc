@@ -9,25 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "probes/text.h"
+
 namespace healthgate::probes {
 namespace {
-
-constexpr std::size_t kMaxValueChars = 200;
-
-std::string Scrub(std::string text, const Secret& secret) {
-  const std::string& s = secret.reveal();
-  if (s.empty()) return text;
-  for (std::size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos)) {
-    text.replace(pos, s.size(), "***");
-    pos += 3;
-  }
-  return text;
-}
-
-std::string Quote(std::string v) {
-  if (v.size() > kMaxValueChars) v = v.substr(0, kMaxValueChars) + "...";
-  return "\"" + v + "\"";
-}
 
 std::string Upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -153,7 +138,7 @@ struct RedisState {
   Timings timings;
 
   void Finish(Result r) {
-    r.message = Scrub(std::move(r.message), config.password);
+    r.message = ScrubSecret(std::move(r.message), config.password);
     r.timings = timings;
     DoneFn fn = std::move(done);
     done = nullptr;
@@ -280,7 +265,7 @@ struct RedisState {
   }
 
   std::string SuccessMessage() const {
-    std::string m = last_reply_.empty() ? "ok" : "reply " + Quote(last_reply_);
+    std::string m = last_reply_.empty() ? "ok" : "reply " + QuoteValue(last_reply_);
     if (config.role) m += ", role " + role_seen;
     return m;
   }
@@ -315,10 +300,11 @@ struct RedisState {
     if (!want && bare_ping) want = "PONG";
     if (!want) return std::nullopt;
     if (got == want) return std::nullopt;
-    std::string shown = got                         ? Quote(*got)
+    std::string shown = got                         ? QuoteValue(*got)
                         : r.type == REDIS_REPLY_NIL ? "nil"
                                                     : "a non-string reply";
-    return Result::Failure(Reason::kAssertion, "reply " + shown + ", expected " + Quote(*want));
+    return Result::Failure(Reason::kAssertion,
+                           "reply " + shown + ", expected " + QuoteValue(*want));
   }
 
   std::optional<Result> CheckRole(const redisReply& r) {

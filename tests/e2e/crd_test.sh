@@ -11,20 +11,9 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 CRD="$ROOT/crds/healthgate.dev_healthchecks.yaml"
 TESTENV="$HERE/testenv"
 
-FAILURES=0
-PASSES=0
-pass() { PASSES=$((PASSES + 1)); printf 'PASS: %s\n' "$1"; }
-fail() {
-  FAILURES=$((FAILURES + 1))
-  printf 'FAIL: %s\n' "$1"
-  if [[ $# -gt 1 ]]; then printf '%s\n' "$2" | sed 's/^/      | /'; fi
-}
-fatal() { printf 'FAIL: %s\n' "$1"; [[ $# -gt 1 ]] && printf '%s\n' "$2" | sed 's/^/      | /'; echo "crd_test: aborted"; exit 1; }
-
-[[ -n "${KUBECONFIG:-}" && -f "${KUBECONFIG}" ]] || fatal "cluster: KUBECONFIG is not set or missing (run: eval \"\$(tests/e2e/testenv up)\")"
-[[ -n "${KUBECTL:-}" && -x "${KUBECTL}" ]] || fatal "cluster: KUBECTL is not set or not executable"
-export KUBECONFIG
-k() { "$KUBECTL" "$@"; }
+# shellcheck source=tests/e2e/lib.sh
+source "$HERE/lib.sh"
+require_cluster
 
 if out="$(k get --raw /readyz 2>&1)" && [[ "$out" == ok ]]; then
   pass "cluster: kube-apiserver /readyz ($(k version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\([^"]*\)".*/\1/p' | tail -n1))"
@@ -324,5 +313,4 @@ fi
 
 k delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
 
-echo "crd_test: $PASSES passed, $FAILURES failed"
-[[ $FAILURES -eq 0 ]]
+finish

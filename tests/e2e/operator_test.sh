@@ -11,22 +11,11 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 TESTENV="$HERE/testenv"
 BIN="${HEALTHGATE_BINARY:-$ROOT/build/healthgate}"
 
-FAILURES=0
-PASSES=0
-pass() { PASSES=$((PASSES + 1)); printf 'PASS: %s\n' "$1"; }
-fail() {
-  FAILURES=$((FAILURES + 1))
-  printf 'FAIL: %s\n' "$1"
-  if [[ $# -gt 1 ]]; then printf '%s\n' "$2" | tail -n 30 | sed 's/^/      | /'; fi
-}
-fatal() { fail "$@"; echo "operator_test: aborted"; exit 1; }
-
-[[ -n "${KUBECONFIG:-}" && -f "$KUBECONFIG" ]] || fatal "cluster: KUBECONFIG is not set"
-[[ -n "${KUBECTL:-}" && -x "$KUBECTL" ]] || fatal "cluster: KUBECTL is not set"
+# shellcheck source=tests/e2e/lib.sh
+source "$HERE/lib.sh"
+require_cluster
 [[ -n "${HEALTHGATE_TESTENV_STATE:-}" ]] || fatal "cluster: HEALTHGATE_TESTENV_STATE is not set"
 [[ -x "$BIN" ]] || fatal "healthgate binary not found at $BIN"
-export KUBECONFIG
-k() { "$KUBECTL" "$@"; }
 
 TMP="$(mktemp -d)"
 PIDS=()
@@ -168,6 +157,9 @@ fi
 CANARY2="$NEWPW"
 
 # --- add a probe: only it starts fresh -----------------------------------------------------
+probe0() { curl -s "http://127.0.0.1:$OP_PORT/api/v1/healthchecks/$NS/orders" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["probes"][0]["consecutiveSuccesses"], j["probes"][0]["lastTransitionTime"])'; }
+has_verdict() { [[ "$(probe0)" =~ ^[1-9][0-9]*\ [0-9] ]]; }
+wait_until 10 has_verdict || true  # the rotation restarted the probe: wait for its first verdict
 before="$(curl -s "http://127.0.0.1:$OP_PORT/api/v1/healthchecks/$NS/orders" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["probes"][0]["consecutiveSuccesses"], j["probes"][0]["lastTransitionTime"])')"
 check_manifest orders "  - name: port
     tcp: {host: 127.0.0.1, port: $REDIS_PORT}" | k apply -f - >/dev/null
@@ -277,6 +269,23 @@ n_k8s="$(k -n "$NS" get hg -o name | wc -l)"
 grep -q '"healthgate_watch_restarts_total' <<<"$(curl -s "http://127.0.0.1:$OP_PORT/metrics" | sed 's/^/"/')" \
   && pass "compaction: watch restarts are counted" || fail "compaction: watch restarts are counted"
 
+# --- restart the operator: status continues without flapping --------------------------------
+rv_all() { k -n "$NS" get hg -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' | sort; }
+before_restart="$(rv_all)"
+kill -TERM "$OP1"; wait "$OP1" 2>/dev/null || true
+start_operator op1 "$OP_PORT"
+OP1=$LAST_PID
+PIDS+=("$OP1")
+if wait_until 20 code_is "http://127.0.0.1:$OP_PORT/readyz" 200; then
+  sleep 5  # several probe intervals after the restart
+  after_restart="$(rv_all)"
+  changed="$(diff <(echo "$before_restart") <(echo "$after_restart") | grep -c '^>' || true)"
+  [[ "$changed" -eq 0 ]] && pass "restart: a restarted operator rewrites no status (0 of $(wc -l <<<"$after_restart") objects changed)" \
+    || fail "restart: status continues without flapping" "$changed objects changed"$'\n'"$(diff <(echo "$before_restart") <(echo "$after_restart") | head)"
+else
+  fail "restart: the operator comes back" "$(tail -20 "$TMP/op1.log")"
+fi
+
 # --- leader election -------------------------------------------------------------------------
 OP2_PORT="$(free_port)"
 start_operator op2 "$OP2_PORT"
@@ -308,5 +317,4 @@ holder="$(k -n healthgate-system get lease healthgate-operator -o jsonpath='{.sp
 [[ "$rc" == 0 && -z "$holder" ]] && pass "leader: SIGTERM exits 0 and releases the Lease" \
   || fail "leader: SIGTERM exits 0 and releases the Lease" "exit $rc, holder '$holder'"
 
-echo "operator_test: $PASSES passed, $FAILURES failed"
-[[ $FAILURES -eq 0 ]]
+finish

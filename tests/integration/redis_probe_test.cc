@@ -10,6 +10,7 @@
 
 #include "probes/engine/clock.h"
 #include "probes/run_once.h"
+#include "tests/support/dead_then_live.h"
 #include "tests/support/net.h"
 #include "tests/support/probe_runner.h"
 #include "tests/support/servers.h"
@@ -37,48 +38,6 @@ Result RunOne(const RedisConfig& c, milliseconds timeout = milliseconds(3000)) {
   Result r = results.at(0);
   EXPECT_EQ(r.message.find(kCanary), std::string::npos) << r.message;
   return r;
-}
-
-// Answers every lookup with a dead address (127.0.0.2, where nothing listens)
-// before the live one: a name with several addresses, one of them down, which
-// the system resolver cannot be made to produce on demand. Lookups are not
-// cancellable; tests wait for every attempt.
-class DeadThenLiveResolver final : public Resolver {
- public:
-  explicit DeadThenLiveResolver(Loop& loop) : loop_(loop) {}
-  std::unique_ptr<ResolveHandle> Resolve(const std::string&, std::uint16_t port,
-                                         std::function<void(Resolution)> done) override {
-    Resolution r;
-    r.addresses.resize(2);
-    ParseNumericAddress("127.0.0.2", port, &r.addresses[0]);
-    ParseNumericAddress("127.0.0.1", port, &r.addresses[1]);
-    loop_.Post([done, r] { done(r); });
-    return std::make_unique<ResolveHandle>();
-  }
-
- private:
-  Loop& loop_;
-};
-
-// Runs one attempt of `prober` on a private loop and returns its result.
-template <typename Prober, typename Config>
-Result RunWithResolver(const Config& config) {
-  RealClock clock;
-  Loop loop(clock);
-  DeadThenLiveResolver resolver(loop);
-  Prober prober(loop, resolver);
-  std::optional<Result> got;
-  std::unique_ptr<ProbeSession> session;
-  loop.Post([&] {
-    session = prober.Start(config, [&](Result r) {
-      got = std::move(r);
-      loop.Stop();
-    });
-  });
-  loop.RunHere();
-  session.reset();
-  EXPECT_TRUE(got.has_value());
-  return got.value_or(Result::Failure(Reason::kTimeout, "no result"));
 }
 
 bool Has(const std::string& text, const std::string& part) {
@@ -300,7 +259,7 @@ TEST(RedisProbe, CancelledAttemptsReleaseEverything) {
 
 TEST(RedisProbe, TriesEveryResolvedAddress) {
   RedisServer server;
-  Result r = RunWithResolver<RedisProber>(Config(server.port()));
+  Result r = testing::RunWithDeadThenLive<RedisProber>(Config(server.port()));
   EXPECT_TRUE(r.healthy) << r.message;
 }
 

@@ -1,0 +1,22 @@
+# Shared by tests/e2e/*_test.sh (sourced): PASS/FAIL reporting and the cluster
+# preconditions. A missing cluster is a failure, never a skip.
+FAILURES=0
+PASSES=0
+pass() { PASSES=$((PASSES + 1)); printf 'PASS: %s\n' "$1"; }
+fail() {
+  FAILURES=$((FAILURES + 1))
+  printf 'FAIL: %s\n' "$1"
+  if [[ $# -gt 1 ]]; then printf '%s\n' "$2" | tail -n 40 | sed 's/^/      | /'; fi
+}
+fatal() { fail "$@"; echo "$(basename "$0" .sh): aborted"; exit 1; }
+require_cluster() {
+  [[ -n "${KUBECONFIG:-}" && -f "${KUBECONFIG}" ]] || fatal "cluster: KUBECONFIG is not set or missing (run: eval \"\$(tests/e2e/testenv up)\")"
+  [[ -n "${KUBECTL:-}" && -x "${KUBECTL}" ]] || fatal "cluster: KUBECTL is not set or not executable"
+  export KUBECONFIG
+}
+k() { "$KUBECTL" "$@"; }
+# Prints "<name>: N passed, M failed" and returns non-zero when any case failed.
+finish() {
+  echo "$(basename "$0" .sh): $PASSES passed, $FAILURES failed"
+  [[ $FAILURES -eq 0 ]]
+}
