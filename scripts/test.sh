@@ -39,8 +39,9 @@ if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   configure build-tsan -DCMAKE_BUILD_TYPE=Debug -DHEALTHGATE_SANITIZE=thread
   ninja -C build-tsan -j"$jobs" unit_tests integration_tests
   # The parts where threads meet: the loop's cross-thread queue, the results
-  # store read by server threads, the HTTP server and local mode end to end.
-  threaded='Loop*:*ResultsStore*:*Server*:*LocalMode*:*Metrics*'
+  # store read by server threads, the HTTP server, local mode end to end, and the
+  # Kubernetes client's watch and reflector threads (against a real apiserver).
+  threaded='Loop*:*ResultsStore*:*Server*:*LocalMode*:*Metrics*:*Reflector*:*KubeClient*'
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   build-tsan/tests/unit_tests --gtest_filter="$threaded"
   build-tsan/tests/integration_tests --gtest_filter="$threaded"
@@ -52,6 +53,14 @@ HEALTHGATE_BINARY="$root/build/healthgate" node tests/browser/dashboard_test.mjs
 
 stage "end-to-end tests (real kube-apiserver, etcd, kubectl, helm), Kubernetes 1.34"
 HEALTHGATE_BINARY="$root/build/healthgate" tests/e2e/run.sh
+
+if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  # Operator mode is the most threaded part (watch, status writer, events,
+  # elector, server, probe loop): run its end-to-end suite on the TSan binary too.
+  stage "operator end-to-end tests under TSan"
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    HEALTHGATE_BINARY="$root/build-tsan/healthgate" tests/e2e/run.sh tests/e2e/operator_test.sh
+fi
 
 # The CRD must work on newer API servers too (CEL and schema rules change between
 # minors): run its suite against the newest pinned minor we support as well.
