@@ -1,5 +1,7 @@
 #include "operator/sources/file_source.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -48,6 +50,14 @@ std::string FileSource::Fingerprint(const std::vector<std::string>& paths, int d
 }
 
 LoadReport FileSource::LoadNow() {
+  LoadReport report = Load();
+  // Parsing leaves large temporaries (YAML node trees, JSON copies): give the
+  // freed memory back to the OS instead of keeping it as glibc free lists.
+  malloc_trim(0);
+  return report;
+}
+
+LoadReport FileSource::Load() {
   LoadReport report;
   auto docs = spec::LoadPaths(options_.paths);
   std::map<std::string, controller::DesiredCheck> desired;

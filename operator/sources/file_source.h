@@ -50,6 +50,7 @@ class FileSource {
   std::uint64_t reloads() const;
 
  private:
+  LoadReport Load();
   std::string Fingerprint(const std::vector<std::string>& paths, int depth) const;
   void Run();
 

@@ -209,8 +209,8 @@ apiVersion: healthgate.dev/v1alpha1
 kind: HealthCheck
 metadata: {name: stable-$i, namespace: $NS}
 spec:
-  interval: 1s
-  timeout: 500ms
+  interval: 2s
+  timeout: 1s
   probes:
   - name: port
     tcp: {host: 127.0.0.1, port: $REDIS_PORT}

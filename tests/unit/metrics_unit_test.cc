@@ -71,7 +71,7 @@ TEST_F(MetricsTest, ProbeResultsFillEveryProbeFamily) {
   EXPECT_EQ(Sample(text, "healthgate_probe_duration_seconds_count{" + l + ",type=\"postgres\"}"),
             9);
   EXPECT_EQ(Sample(text, "healthgate_probe_duration_seconds_bucket{" + l +
-                             ",type=\"postgres\",le=\"0.025\"}"),
+                             ",type=\"postgres\",le=\"0.05\"}"),
             8);
   EXPECT_EQ(Sample(text, "healthgate_healthcheck_ready{healthcheck=\"orders\",namespace=\"shop\"}"),
             0);
