@@ -124,7 +124,7 @@ void Controller::Apply(Planned& planned) {
   info.generation = d.generation != 0 ? d.generation : (d.spec ? d.spec->generation : 0);
   info.invalid_message = d.invalid_message;
 
-  std::map<std::string, spec::MaterializedProbe> next;
+  std::map<std::string, RunningProbe> next;
   std::vector<std::string> reset;
   for (auto& mp : planned.probes) {
     results::ProbeInfo pi;
@@ -139,7 +139,7 @@ void Controller::Apply(Planned& planned) {
     auto old = run.probes.find(mp.name);
     if (mp.blocked()) {
       if (scheduler_ && scheduler_->Contains(pkey)) scheduler_->Remove(pkey);
-      if (old != run.probes.end() && !old->second.blocked()) reset.push_back(mp.name);
+      if (old != run.probes.end() && !old->second.blocked) reset.push_back(mp.name);
     } else if (scheduler_ && scheduler_->Upsert(mp.definition)) {
       // New or changed definition: it starts over (fresh thresholds and history).
       if (old != run.probes.end()) {
@@ -148,13 +148,13 @@ void Controller::Apply(Planned& planned) {
       }
     }
     probe_types_[pkey] = mp.type;
-    next.emplace(mp.name, std::move(mp));
+    next.emplace(mp.name, RunningProbe{pkey, mp.blocked()});
   }
   // Probes that are gone.
-  for (const auto& [name, mp] : run.probes) {
+  for (const auto& [name, rp] : run.probes) {
     if (next.contains(name)) continue;
-    if (scheduler_) scheduler_->Remove(mp.definition.key);
-    probe_types_.erase(mp.definition.key);
+    if (scheduler_) scheduler_->Remove(rp.key);
+    probe_types_.erase(rp.key);
     if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, name);
   }
   // Without a valid version ever, the check has no probes: it shows InvalidSpec.
@@ -173,9 +173,9 @@ void Controller::RemoveOnLoop(const std::string& key) {
   if (it == running_.end()) return;
   auto parts = key.find('/');
   const std::string ns = key.substr(0, parts), name = key.substr(parts + 1);
-  for (const auto& [probe, mp] : it->second.probes) {
-    if (scheduler_) scheduler_->Remove(mp.definition.key);
-    probe_types_.erase(mp.definition.key);
+  for (const auto& [probe, rp] : it->second.probes) {
+    if (scheduler_) scheduler_->Remove(rp.key);
+    probe_types_.erase(rp.key);
     if (deps_.metrics) deps_.metrics->ProbeRemoved(ns, name, probe);
   }
   running_.erase(it);

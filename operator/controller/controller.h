@@ -89,8 +89,14 @@ class Controller {
     DesiredCheck desired;
     std::vector<spec::MaterializedProbe> probes;
   };
-  struct Running {                                          // what the loop runs for one check
-    std::map<std::string, spec::MaterializedProbe> probes;  // by probe name
+  // What the loop runs for one check: only what removal and change detection
+  // need (the definitions themselves live in the scheduler, once).
+  struct RunningProbe {
+    std::string key;  // scheduler key
+    bool blocked = false;
+  };
+  struct Running {
+    std::map<std::string, RunningProbe> probes;  // by probe name
   };
   Planned Plan(DesiredCheck desired);
   // An invalid new version keeps the previous valid spec (desired_mu_ held).
