@@ -11,7 +11,7 @@
 #
 # Knobs (environment): HEALTHGATE_BINARY (/work/main/build/healthgate), CHECKS_20K (10000),
 # CHECKS_100K (50000), BB_CHECKS (= CHECKS_20K), WINDOW (120, seconds measured),
-# SERVE_WINDOW (60), WRK_CONNECTIONS (10), WRK_THREADS (1), WRK_DELAY_MS (2), TIMEOUT (2s).
+# SERVE_WINDOW (60), WRK_CONNECTIONS (8), WRK_THREADS (1), WRK_DELAY_MS (1), TIMEOUT (2s).
 # Each scenario writes raw JSON and RESULTS/SCENARIO.json; the Markdown table goes to stdout.
 # Needs: nginx-light, wrk, prometheus, prometheus-blackbox-exporter (scripts/setup.sh).
 set -euo pipefail
@@ -24,9 +24,9 @@ CHECKS_100K="${CHECKS_100K:-50000}"
 BB_CHECKS="${BB_CHECKS:-$CHECKS_20K}"
 WINDOW="${WINDOW:-120}"
 SERVE_WINDOW="${SERVE_WINDOW:-60}"
-WRK_CONNECTIONS="${WRK_CONNECTIONS:-10}"
+WRK_CONNECTIONS="${WRK_CONNECTIONS:-8}"
 WRK_THREADS="${WRK_THREADS:-1}"
-WRK_DELAY_MS="${WRK_DELAY_MS:-2}"
+WRK_DELAY_MS="${WRK_DELAY_MS:-1}"
 TIMEOUT="${TIMEOUT:-2s}"
 RESULTS="bench-results/$(date -u +%Y%m%dT%H%M%SZ)"
 
