@@ -171,6 +171,69 @@ class ManifestTest(unittest.TestCase):
             self.assertIn("scrape_interval: 10s", prom)
 
 
+def fake_window(procs, with_metrics=True):
+    w = {"window_s": 20, "elapsed_s": 20.0, "loadavg_before": [1, 1, 1],
+         "procs": {k: {"pid": 1, "cpu_cores": 0.1, "rss_mean_mb": 50.0, "rss_max_mb": 55.0,
+                       "rss_last_mb": 52.0} for k in procs}}
+    if with_metrics:
+        before = hgbench.parse_metrics(expo(0, 0, 0, 0, 0, 0))
+        after = hgbench.parse_metrics(expo(39000, 39700, 40000, 40000, 20000, 20000))
+        w.update(lateness=hgbench.lateness_summary(before, after), probes_per_s=2000.0,
+                 probes_by_result={"success": 40000.0}, skipped_runs=0,
+                 series={"total": 100, "per_probe_families": 340000},
+                 probe_series_exposition_bytes=40_000_000, exposition_bytes=41_000_000,
+                 scrape_before_s=1.0, scrape_after_s=1.2)
+    return w
+
+
+class SummaryTest(unittest.TestCase):
+    def test_every_scenario_summarizes_and_reports(self):
+        with tempfile.TemporaryDirectory() as d:
+            def put(name, obj):
+                with open(os.path.join(d, name), "w") as f:
+                    json.dump(obj, f)
+            meta = {"nproc": 2, "cpu_model": "X", "date": "D", "loadavg_before": ["1", "2", "3"],
+                    "command": "bench/run.sh", "binary": "hg"}
+            for s in ("baseline", "scale-20k", "scale-20k-hung", "scale-100k", "serving",
+                      "blackbox"):
+                put(s + ".meta.json", dict(meta, scenario=s))
+            put("baseline.window.json", dict(fake_window(["healthgate"], False), procs={
+                "healthgate": {"pid": 1, "cpu_cores": 0.0, "rss_mean_mb": 10.0,
+                               "rss_max_mb": 10.0, "rss_last_mb": 10.0}}))
+            for s in ("scale-20k", "scale-20k-hung", "scale-100k"):
+                put(s + ".window.json", fake_window(["healthgate", "nginx"]))
+                put(s + ".manifests.json", {"checks": 10000, "probes": 20000,
+                                            "hung_checks": 0})
+            put("serving.idle.window.json", fake_window(["healthgate", "nginx"]))
+            wrk = hgbench.parse_wrk(WrkTest.OUT)
+            for mode in ("ready.delay1", "ready.delay0", "healthz.delay1", "healthz.delay0"):
+                put("serving.%s.window.json" % mode, fake_window(["healthgate", "nginx"]))
+                put("serving.%s.wrk.json" % mode, wrk)
+            put("blackbox.healthgate.window.json", fake_window(["healthgate", "nginx"]))
+            bb = fake_window(["blackbox_exporter", "prometheus", "nginx"], False)
+            bb["prometheus"] = {"scrapes_per_s": 2000.0, "interval_p99_s": 10.01,
+                                "targets_up": 20000.0, "targets": 20000.0,
+                                "probe_success": 20000.0, "scrape_duration_p99_s": 0.01}
+            put("blackbox.blackbox.window.json", bb)
+            scale = hgbench.summarize("scale-20k", d)
+            rows = {r[0]: r for r in scale["rows"]}
+            # (50 - 10) MB / 20000 probes = 2000 bytes; exposition 40 MB / 20000 = 2000
+            self.assertAlmostEqual(scale["bytes_per_probe"]["total"], 2000)
+            self.assertAlmostEqual(scale["bytes_per_probe"]["engine_estimate"], 0)
+            self.assertEqual(rows["healthgate RSS max (MB)"][1:], ["55.0", "<= 100", "yes"])
+            self.assertEqual(rows["lateness p99 (ms, interpolated)"][3], "yes")
+            for s in ("baseline", "scale-20k-hung", "scale-100k", "serving", "blackbox"):
+                hgbench.summarize(s, d)
+            serving = {r[0]: r for r in hgbench.summarize("serving", d)["rows"]}
+            self.assertEqual(serving["ratio /ready : nginx (delay 1): requests/s, p99"][1],
+                             "1.00, 1.00")
+            out = subprocess.run([sys.executable, hgbench.__file__, "report", d, "baseline",
+                                  "scale-20k", "serving", "blackbox"],
+                                 capture_output=True, text=True, check=True).stdout
+            self.assertIn("| scale-20k | healthgate CPU (cores) | 0.100 | <= 0.25 | yes |", out)
+            self.assertIn("| blackbox | ratio CPU healthgate : blackbox_exporter | 1.00 |", out)
+
+
 class HungListenerTest(unittest.TestCase):
     def test_accepts_and_never_answers(self):
         with tempfile.TemporaryDirectory() as d:
