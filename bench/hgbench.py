@@ -508,7 +508,7 @@ def summarize_scale(name, d, goals):
     hg = w["procs"]["healthgate"]
     probes = man["probes"]
     rows = [["probes (checks x 2)", "%d (%d hung checks)" % (probes, man["hung_checks"]), "", ""],
-            ["probe starts/s achieved (planned)", "%.0f (%.0f)" % (
+            ["probes completed/s (planned)", "%.0f (%.0f)" % (
                 w.get("probes_per_s", 0), probes / goals["interval_s"]), "", ""],
             ["results in window", json.dumps({k: int(v) for k, v in
                                               w.get("probes_by_result", {}).items()}), "", ""],
@@ -554,7 +554,7 @@ def summarize_serving(d):
         if m:
             runs[m.group(1)] = (_load(os.path.join(d, f)),
                                 _load(os.path.join(d, "serving.%s.window.json" % m.group(1))))
-    for mode in sorted(runs):
+    for mode in sorted(runs, key=lambda m: (not m.startswith("ready"), m.endswith("delay0"))):
         wrk, w = runs[mode]
         label = "%s %s" % ("GET /ready/NS/NAME" if mode.startswith("ready") else "nginx /healthz",
                            "paced (delay %s ms/request/connection)" % mode.split("delay")[1]
@@ -584,7 +584,7 @@ def summarize_blackbox(d):
     hg, bb, prom = (hgw["procs"]["healthgate"], bbw["procs"]["blackbox_exporter"],
                     bbw["procs"]["prometheus"])
     p = bbw.get("prometheus", {})
-    rows = [["healthgate: probe starts/s, CPU cores, RSS max MB",
+    rows = [["healthgate: probes completed/s, CPU cores, RSS max MB",
              "%.0f, %.3f, %.1f" % (hgw.get("probes_per_s", 0), hg["cpu_cores"], hg["rss_max_mb"]),
              "", ""],
             ["blackbox_exporter: probes (scrapes)/s, CPU cores, RSS max MB",
