@@ -487,6 +487,35 @@ def _load(path):
         return json.load(f)
 
 
+def log_levels(path):
+    """{level: count} of a healthgate JSON-lines log, plus the first warn/error lines."""
+    counts, first = {}, []
+    if not os.path.exists(path):
+        return counts, first
+    with open(path, errors="replace") as f:
+        for line in f:
+            try:
+                level = json.loads(line).get("level", "?")
+            except ValueError:
+                level = "non-json"
+            counts[level] = counts.get(level, 0) + 1
+            if level not in ("info", "debug") and len(first) < 5:
+                first.append(line.strip()[:300])
+    return counts, first
+
+
+def _max_bucket(lat):
+    """Upper edge of the highest non-empty bucket of the lateness delta, as text."""
+    prev, top = 0.0, None
+    for le, count in sorted(((float(k), v) for k, v in lat.get("buckets_delta", {}).items())):
+        if count > prev:
+            top = le
+        prev = count
+    if top is None:
+        return "n/a"
+    return "> 1000 ms" if math.isinf(top) else "<= %g ms" % (top * 1000)
+
+
 def _lateness_rows(w, goal_ms, prefix=""):
     lat = w.get("lateness", {})
     p99 = lat.get("p99_ms")
@@ -498,6 +527,7 @@ def _lateness_rows(w, goal_ms, prefix=""):
         [prefix + "share of starts <= 10 ms late (exact)",
          _f(None if lat.get("fraction_le_10ms") is None else lat["fraction_le_10ms"] * 100,
             "%.3f%%"), "", ""],
+        [prefix + "worst start (highest non-empty bucket)", _max_bucket(lat), "", ""],
     ]
 
 
@@ -538,6 +568,9 @@ def summarize_scale(name, d, goals):
               "%.1f, %.1f, %.2f" % (w["series"]["per_probe_families"] / probes,
                                     w["exposition_bytes"] / 1e6, w["scrape_after_s"]), "", ""],
              ["load average before (1/5/15 min)", " ".join(meta["loadavg_before"]), "", ""]]
+    counts, first = log_levels(os.path.join(d, name + ".healthgate.log"))
+    rows.append(["healthgate log lines by level", json.dumps(counts, sort_keys=True), "", ""])
+    out["log_first_warnings"] = first
     out["rows"] = rows
     return out
 
