@@ -504,6 +504,20 @@ def log_levels(path):
     return counts, first
 
 
+def scheduled_from_log(path):
+    """The 'probes' field of healthgate local's start-up line, or None."""
+    if not os.path.exists(path):
+        return None
+    with open(path, errors="replace") as f:
+        for line in f:
+            if "healthgate local is running" in line:
+                try:
+                    return json.loads(line).get("probes")
+                except ValueError:
+                    return None
+    return None
+
+
 def _max_bucket(lat):
     """Upper edge of the highest non-empty bucket of the lateness delta, as text."""
     prev, top = 0.0, None
@@ -537,7 +551,10 @@ def summarize_scale(name, d, goals):
     man = _load(os.path.join(d, name + ".manifests.json"))
     hg = w["procs"]["healthgate"]
     probes = man["probes"]
+    scheduled = scheduled_from_log(os.path.join(d, name + ".healthgate.log"))
     rows = [["probes (checks x 2)", "%d (%d hung checks)" % (probes, man["hung_checks"]), "", ""],
+            ["probes scheduled (healthgate's start-up log line)", str(scheduled), str(probes),
+             verdict(scheduled, probes, lower_is_better=False)],
             ["probes completed/s (planned)", "%.0f (%.0f)" % (
                 w.get("probes_per_s", 0), probes / goals["interval_s"]), "", ""],
             ["results in window", json.dumps({k: int(v) for k, v in
