@@ -168,6 +168,29 @@ def cpu_ticks(pid):
         return parse_proc_stat(f.read())
 
 
+def parse_ppid(text):
+    return int(text[text.rindex(")") + 2:].split()[1])
+
+
+def descendants(pid):
+    """PIDs of every descendant of pid (e.g. nginx's workers under its master)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                children.setdefault(parse_ppid(f.read()), []).append(int(entry))
+        except OSError:
+            continue
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
 def parse_status_kb(text, key):
     m = re.search(r"^%s:\s+(\d+) kB" % re.escape(key), text, re.M)
     return int(m.group(1)) if m else None
@@ -352,24 +375,27 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
     prom_before = None
     if prom_url:
         prom_before = parse_metrics(scrape(prom_url + "/metrics")[0])
-    ticks0 = {k: cpu_ticks(p) for k, p in procs.items()}
+    # A process counts with its descendants (nginx's master does no work; its worker does).
+    trees = {k: [p] + descendants(p) for k, p in procs.items()}
+    ticks0 = {k: sum(cpu_ticks(p) for p in t) for k, t in trees.items()}
     t0 = time.monotonic()
     rss = {k: [] for k in procs}
     while True:
-        for k, p in procs.items():
-            rss[k].append(rss_bytes(p))
+        for k, t in trees.items():
+            rss[k].append(sum(rss_bytes(p) for p in t))
         left = seconds - (time.monotonic() - t0)
         if left <= 0:
             break
         time.sleep(min(sample_every, left))
     elapsed = time.monotonic() - t0
-    ticks1 = {k: cpu_ticks(p) for k, p in procs.items()}
+    ticks1 = {k: sum(cpu_ticks(p) for p in t) for k, t in trees.items()}
     result["elapsed_s"] = elapsed
     result["procs"] = {}
     for k in procs:
         r = rss[k]
         result["procs"][k] = {
             "pid": procs[k],
+            "pids": trees[k],
             "cpu_cores": (ticks1[k] - ticks0[k]) / CLK_TCK / elapsed,
             "rss_mean_mb": sum(r) / len(r) / 1e6,
             "rss_max_mb": max(r) / 1e6,

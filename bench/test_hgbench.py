@@ -92,6 +92,20 @@ class ProcTest(unittest.TestCase):
         self.assertGreaterEqual(hgbench.cpu_ticks(os.getpid()), 0)
         self.assertGreater(hgbench.rss_bytes(os.getpid()), 1_000_000)
 
+    def test_descendants_include_grandchildren(self):
+        p = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
+        try:
+            deadline = time.time() + 5
+            while len(hgbench.descendants(p.pid)) < 2:
+                self.assertLess(time.time(), deadline)
+                time.sleep(0.05)
+            self.assertNotIn(p.pid, hgbench.descendants(p.pid))
+            self.assertIn(p.pid, hgbench.descendants(os.getpid()))
+        finally:
+            for c in hgbench.descendants(p.pid):
+                os.kill(c, 15)
+            p.wait()
+
     def test_status_kb(self):
         self.assertEqual(hgbench.parse_status_kb("VmHWM:\t  10 kB\nVmRSS:\t  2048 kB\n", "VmRSS"),
                          2048)
