@@ -366,17 +366,20 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
     and once after; the CPU window starts after the first scrape and ends before the second,
     so the cost of rendering a large exposition is reported separately, not mixed in."""
     result = {"window_s": seconds, "loadavg_before": loadavg()}
-    before = None
-    if metrics_url:
-        text, took = scrape(metrics_url)
-        before = parse_metrics(text)
-        result["scrape_before_s"] = took
-        result["exposition_bytes"] = len(text.encode())
-    prom_before = None
-    if prom_url:
-        prom_before = parse_metrics(scrape(prom_url + "/metrics")[0])
     # A process counts with its descendants (nginx's master does no work; its worker does).
     trees = {k: [p] + descendants(p) for k, p in procs.items()}
+    # Scrapes are only fetched here and parsed after the window: parsing tens of MB takes
+    # seconds and must not stretch the interval the counter deltas are divided by.
+    before_text = None
+    if metrics_url:
+        m0 = time.monotonic()
+        before_text, took = scrape(metrics_url)
+        result["scrape_before_s"] = took
+        result["exposition_bytes"] = len(before_text.encode())
+        m0 += took / 2
+    prom_before_text = None
+    if prom_url:
+        prom_before_text = scrape(prom_url + "/metrics")[0]
     ticks0 = {k: sum(cpu_ticks(p) for p in t) for k, t in trees.items()}
     t0 = time.monotonic()
     rss = {k: [] for k in procs}
@@ -402,7 +405,14 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
             "rss_last_mb": r[-1] / 1e6,
         }
     if metrics_url:
+        m1 = time.monotonic()
         text, took = scrape(metrics_url)
+        m1 += took / 2
+        # Counter deltas span midpoint to midpoint of the two scrapes (each exposition is
+        # rendered at some instant inside its request).
+        metrics_span = m1 - m0
+        result["metrics_span_s"] = metrics_span
+        before = parse_metrics(before_text)
         after = parse_metrics(text)
         result["scrape_after_s"] = took
         result["lateness"] = lateness_summary(before, after)
@@ -410,7 +420,7 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
         pa = sum_series(after, "healthgate_probes_total", by="result")
         by_result = {k: pa[k] - pb.get(k, 0.0) for k in pa}
         result["probes_by_result"] = by_result
-        result["probes_per_s"] = sum(by_result.values()) / elapsed
+        result["probes_per_s"] = sum(by_result.values()) / metrics_span
         result["skipped_runs"] = (sum_series(after, "healthgate_schedule_skipped_total") -
                                   sum_series(before, "healthgate_schedule_skipped_total"))
         result["series"] = {
@@ -422,6 +432,7 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
             if line.startswith("healthgate_probe"))
     if prom_url:
         after = parse_metrics(scrape(prom_url + "/metrics")[0])
+        prom_before = parse_metrics(prom_before_text)
         name = "prometheus_target_interval_length_seconds_count"
         scrapes = sum_series(after, name) - sum_series(prom_before, name)
         result["prometheus"] = {
@@ -801,8 +812,9 @@ def main(argv):
     elif a.cmd == "report":
         results = [_load(os.path.join(a.results, s + ".json")) for s in a.scenarios]
         m = results[0]["meta"]
-        print("Machine: %d x %s; binary %s; results %s\n" % (m["nproc"], m["cpu_model"],
-                                                         m["binary"], a.results))
+        print("Machine: %d x %s; binary %s (%s, commit %s); results %s\n" % (
+            m["nproc"], m["cpu_model"], m["binary"], m.get("binary_version"),
+            m.get("binary_commit"), a.results))
         for r in results:
             print("- %s: %s, started %s" % (r["scenario"], r["meta"]["command"],
                                             r["meta"]["date"]))

@@ -75,8 +75,11 @@ meta() {
 import json, sys
 m = json.load(sys.stdin)
 m.update(scenario=sys.argv[1], loadavg_before=open("/proc/loadavg").read().split()[:3],
-         command=sys.argv[2], binary=sys.argv[3])
-json.dump(m, open(sys.argv[4], "w"), indent=1)' "$name" "$2" "$HG" "$RESULTS/$name.meta.json"
+         command=sys.argv[2], binary=sys.argv[3], binary_version=sys.argv[5],
+         binary_commit=sys.argv[6])
+json.dump(m, open(sys.argv[4], "w"), indent=1)' "$name" "$2" "$HG" "$RESULTS/$name.meta.json" \
+    "$("$HG" --version 2>&1 | head -1)" \
+    "$(git -C "$(dirname "$HG")" log -1 --format=%h 2>/dev/null || echo unknown)"
   log "$name: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 

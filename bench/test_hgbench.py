@@ -200,6 +200,40 @@ def fake_window(procs, with_metrics=True):
     return w
 
 
+class WindowTest(unittest.TestCase):
+    def test_window_against_a_served_exposition(self):
+        import http.server
+        import threading
+        t0 = time.monotonic()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                # 1000 probes/s, all on time, counted since the server started
+                n = int((time.monotonic() - t0) * 1000)
+                body = expo(n, n, n, n, n, 0).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            w = hgbench.window({"me": os.getpid()}, 1.0,
+                               "http://127.0.0.1:%d/metrics" % srv.server_address[1],
+                               sample_every=0.2)
+        finally:
+            srv.shutdown()
+        self.assertGreaterEqual(w["elapsed_s"], 1.0)
+        self.assertAlmostEqual(w["probes_per_s"], 1000, delta=100)
+        self.assertEqual(w["lateness"]["fraction_le_1ms"], 1.0)
+        self.assertGreaterEqual(len(w["procs"]["me"]["pids"]), 1)
+        self.assertGreater(w["procs"]["me"]["rss_max_mb"], 1)
+
+
 class SummaryTest(unittest.TestCase):
     def test_every_scenario_summarizes_and_reports(self):
         with tempfile.TemporaryDirectory() as d:
