@@ -191,6 +191,23 @@ def descendants(pid):
     return out
 
 
+def runqueue_wait_ns(pid):
+    """Time every thread of pid spent runnable but waiting for a CPU (schedstat field 2).
+    Grows when other processes compete for the cores: it tells contention from slowness."""
+    total = 0
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def parse_status_kb(text, key):
     m = re.search(r"^%s:\s+(\d+) kB" % re.escape(key), text, re.M)
     return int(m.group(1)) if m else None
@@ -360,7 +377,7 @@ def prom_query(base, expr):
     return float(res[0]["value"][1]) if res else None
 
 
-def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
+def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None, scrape_every=0):
     """procs: {label: pid}. CPU over the window from utime+stime; RSS sampled every
     sample_every seconds (mean, max, last). With metrics_url, /metrics is scraped once before
     and once after; the CPU window starts after the first scrape and ends before the second,
@@ -371,6 +388,10 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
     # Scrapes are only fetched here and parsed after the window: parsing tens of MB takes
     # seconds and must not stretch the interval the counter deltas are divided by.
     before_text = None
+    # RSS before this window's first scrape: rendering the exposition allocates memory that
+    # the allocator may keep, so "after a scrape" and "never scraped" are both reported.
+    result["rss_before_scrape_mb"] = {k: sum(rss_bytes(p) for p in t) / 1e6
+                                      for k, t in trees.items()}
     if metrics_url:
         m0 = time.monotonic()
         before_text, took = scrape(metrics_url)
@@ -381,18 +402,29 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
     if prom_url:
         prom_before_text = scrape(prom_url + "/metrics")[0]
     ticks0 = {k: sum(cpu_ticks(p) for p in t) for k, t in trees.items()}
+    wait0 = {k: sum(runqueue_wait_ns(p) for p in t) for k, t in trees.items()}
     t0 = time.monotonic()
     rss = {k: [] for k in procs}
+    # Optional scrapes inside the window, as a Prometheus server scraping healthgate would.
+    next_scrape = t0 + scrape_every if scrape_every and metrics_url else math.inf
+    extra = []
     while True:
         for k, t in trees.items():
             rss[k].append(sum(rss_bytes(p) for p in t))
+        if time.monotonic() >= next_scrape:
+            extra.append(scrape(metrics_url)[1])
+            next_scrape += scrape_every
         left = seconds - (time.monotonic() - t0)
         if left <= 0:
             break
         time.sleep(min(sample_every, left))
     elapsed = time.monotonic() - t0
     ticks1 = {k: sum(cpu_ticks(p) for p in t) for k, t in trees.items()}
+    wait1 = {k: sum(runqueue_wait_ns(p) for p in t) for k, t in trees.items()}
     result["elapsed_s"] = elapsed
+    if scrape_every:
+        result["scrapes_inside_window"] = {"every_s": scrape_every, "count": len(extra),
+                                           "max_s": max(extra, default=None)}
     result["procs"] = {}
     for k in procs:
         r = rss[k]
@@ -400,6 +432,7 @@ def window(procs, seconds, metrics_url=None, sample_every=1.0, prom_url=None):
             "pid": procs[k],
             "pids": trees[k],
             "cpu_cores": (ticks1[k] - ticks0[k]) / CLK_TCK / elapsed,
+            "runqueue_wait_ms_per_s": (wait1[k] - wait0[k]) / 1e6 / elapsed,
             "rss_mean_mb": sum(r) / len(r) / 1e6,
             "rss_max_mb": max(r) / 1e6,
             "rss_last_mb": r[-1] / 1e6,
@@ -601,18 +634,24 @@ def summarize_scale(name, d, goals):
     rows += [["healthgate CPU (cores)", _f(hg["cpu_cores"], "%.3f"),
               "<= %g" % goals["cores"] if goals.get("cores") else "",
               verdict(hg["cpu_cores"], goals.get("cores")) if goals.get("cores") else ""],
-             ["healthgate RSS max (MB)", _f(hg["rss_max_mb"]), "<= %g" % goals["rss_mb"],
-              verdict(hg["rss_max_mb"], goals["rss_mb"])],
+             ["healthgate RSS before the first /metrics scrape (MB)",
+              _f(w.get("rss_before_scrape_mb", {}).get("healthgate")), "", ""],
+             ["healthgate RSS max in window, after 1 scrape (MB)", _f(hg["rss_max_mb"]),
+              "<= %g" % goals["rss_mb"], verdict(hg["rss_max_mb"], goals["rss_mb"])],
+             ["healthgate threads runnable but not running (ms per s, all threads)",
+              _f(hg.get("runqueue_wait_ms_per_s"), "%.1f"), "", ""],
              ["nginx CPU (cores)", _f(w["procs"]["nginx"]["cpu_cores"], "%.3f"), "", ""]]
     base_path = os.path.join(d, "baseline.window.json")
     out = {"scenario": name, "meta": meta}
     if os.path.exists(base_path):
         base = _load(base_path)["procs"]["healthgate"]["rss_mean_mb"]
-        total = (hg["rss_mean_mb"] - base) * 1e6 / probes
+        # Counted from the RSS before any scrape: what the probes themselves hold.
+        rss = w.get("rss_before_scrape_mb", {}).get("healthgate", hg["rss_mean_mb"])
+        total = (rss - base) * 1e6 / probes
         metrics = w["probe_series_exposition_bytes"] / probes
         out["bytes_per_probe"] = {"total": total, "metrics_estimate": metrics,
                                   "engine_estimate": total - metrics}
-        rows += [["bytes/probe, total ((RSS mean - 0-check RSS %.1f MB) / probes)" % base,
+        rows += [["bytes/probe, total ((RSS before scrape - 0-check RSS %.1f MB) / probes)" % base,
                   "%.0f" % total, "", ""],
                  ["bytes/probe, metrics (estimate: per-probe series' exposition bytes)",
                   "%.0f" % metrics, "", ""],
@@ -651,8 +690,10 @@ def summarize_serving(d):
                                         _f(wrk["p50_ms"], "%.2f"), _f(wrk["p99_ms"], "%.2f"),
                                         wrk["non_2xx"]), "", ""])
         rows += _lateness_rows(w, 10, "  during it: probe ")[1:2]
-        rows.append(["  during it: healthgate CPU (cores)",
-                     _f(w["procs"]["healthgate"]["cpu_cores"], "%.3f"), "", ""])
+        rows.append(["  during it: healthgate CPU (cores), run-queue wait (ms/s)",
+                     "%s, %s" % (_f(w["procs"]["healthgate"]["cpu_cores"], "%.3f"),
+                                 _f(w["procs"]["healthgate"].get("runqueue_wait_ms_per_s"),
+                                    "%.1f")), "", ""])
     for delay in sorted({m.split("delay")[1] for m in runs}):
         r, h = runs.get("ready.delay" + delay), runs.get("healthz.delay" + delay)
         if r and h:
@@ -759,6 +800,8 @@ def main(argv):
     m.add_argument("--seconds", type=float, required=True)
     m.add_argument("--metrics-url", help="healthgate /metrics")
     m.add_argument("--prom-url", help="Prometheus base URL (blackbox side)")
+    m.add_argument("--scrape-every", type=float, default=0,
+                   help="also fetch --metrics-url every S seconds inside the window")
     m.add_argument("--out", required=True)
     k = sub.add_parser("wrk")
     k.add_argument("url")
@@ -797,7 +840,8 @@ def main(argv):
         for spec in a.proc:
             label, pid = spec.split("=", 1)
             procs[label] = int(pid)
-        res = window(procs, a.seconds, a.metrics_url, prom_url=a.prom_url)
+        res = window(procs, a.seconds, a.metrics_url, prom_url=a.prom_url,
+                     scrape_every=a.scrape_every)
         with open(a.out, "w") as f:
             json.dump(res, f, indent=1)
     elif a.cmd == "wrk":

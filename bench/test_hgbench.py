@@ -91,6 +91,7 @@ class ProcTest(unittest.TestCase):
     def test_own_process(self):
         self.assertGreaterEqual(hgbench.cpu_ticks(os.getpid()), 0)
         self.assertGreater(hgbench.rss_bytes(os.getpid()), 1_000_000)
+        self.assertGreaterEqual(hgbench.runqueue_wait_ns(os.getpid()), 0)
 
     def test_descendants_include_grandchildren(self):
         p = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
@@ -193,6 +194,7 @@ def fake_window(procs, with_metrics=True):
         before = hgbench.parse_metrics(expo(0, 0, 0, 0, 0, 0))
         after = hgbench.parse_metrics(expo(39000, 39700, 40000, 40000, 20000, 20000))
         w.update(lateness=hgbench.lateness_summary(before, after), probes_per_s=2000.0,
+                 rss_before_scrape_mb={k: 50.0 for k in procs},
                  probes_by_result={"success": 40000.0}, skipped_runs=0,
                  series={"total": 100, "per_probe_families": 340000},
                  probe_series_exposition_bytes=40_000_000, exposition_bytes=41_000_000,
@@ -268,7 +270,8 @@ class SummaryTest(unittest.TestCase):
             # (50 - 10) MB / 20000 probes = 2000 bytes; exposition 40 MB / 20000 = 2000
             self.assertAlmostEqual(scale["bytes_per_probe"]["total"], 2000)
             self.assertAlmostEqual(scale["bytes_per_probe"]["engine_estimate"], 0)
-            self.assertEqual(rows["healthgate RSS max (MB)"][1:], ["55.0", "<= 100", "yes"])
+            self.assertEqual(rows["healthgate RSS max in window, after 1 scrape (MB)"][1:],
+                             ["55.0", "<= 100", "yes"])
             self.assertEqual(rows["lateness p99 (ms, interpolated)"][3], "yes")
             for s in ("baseline", "scale-20k-hung", "scale-100k", "serving", "blackbox"):
                 hgbench.summarize(s, d)
