@@ -11,7 +11,8 @@
 #
 # Knobs (environment): HEALTHGATE_BINARY (/work/main/build/healthgate), CHECKS_20K (10000),
 # CHECKS_100K (50000), BB_CHECKS (= CHECKS_20K), WINDOW (120, seconds measured),
-# SERVE_WINDOW (60), WRK_CONNECTIONS (8), WRK_THREADS (1), WRK_DELAY_MS (1), TIMEOUT (2s).
+# SERVE_WINDOW (60), WRK_CONNECTIONS (8), WRK_THREADS (1), WRK_DELAY_MS (1), TIMEOUT (2s),
+# SCRAPE_EVERY (0: scale windows scrape /metrics only at their start and end).
 # Each scenario writes raw JSON and RESULTS/SCENARIO.json; the Markdown table goes to stdout.
 # Needs: nginx-light, wrk, prometheus, prometheus-blackbox-exporter (scripts/setup.sh).
 set -euo pipefail
@@ -28,6 +29,7 @@ WRK_CONNECTIONS="${WRK_CONNECTIONS:-8}"
 WRK_THREADS="${WRK_THREADS:-1}"
 WRK_DELAY_MS="${WRK_DELAY_MS:-1}"
 TIMEOUT="${TIMEOUT:-2s}"
+SCRAPE_EVERY="${SCRAPE_EVERY:-0}"
 RESULTS="bench-results/$(date -u +%Y%m%dT%H%M%SZ)"
 
 scenarios=()
@@ -167,7 +169,7 @@ run_baseline() {
 # run_scale NAME CHECKS INTERVAL HUNG_FRACTION
 run_scale() {
   local name="$1" checks="$2" interval="$3" hung="$4"
-  meta "$name" "CHECKS_20K=$CHECKS_20K CHECKS_100K=$CHECKS_100K WINDOW=$WINDOW bench/run.sh $name"
+  meta "$name" "CHECKS_20K=$CHECKS_20K CHECKS_100K=$CHECKS_100K WINDOW=$WINDOW SCRAPE_EVERY=$SCRAPE_EVERY bench/run.sh $name"
   start_nginx
   HUNG_PORT=0
   [ "$hung" = 0 ] || start_hung
@@ -179,7 +181,7 @@ run_scale() {
   log "$name: warm-up ${warm}s, then a ${WINDOW}s window"
   sleep "$warm"
   $PY window --proc "healthgate=$HG_PID" --proc "nginx=$NGINX_PID" --seconds "$WINDOW" \
-    --metrics-url "$HG_URL/metrics" --out "$RESULTS/$name.window.json"
+    --metrics-url "$HG_URL/metrics" --scrape-every "$SCRAPE_EVERY" --out "$RESULTS/$name.window.json"
   check_alive "$HG_PID" healthgate "$RESULTS/$name.healthgate.log"
   cleanup
 }
