@@ -9,7 +9,7 @@
 #   serving         /ready/NS/NAME under wrk while the scale-20k probes run; nginx side by side
 #   blackbox        the same probes by blackbox_exporter driven by Prometheus, side by side
 #
-# Knobs (environment): HEALTHGATE_BINARY (/work/main/build/healthgate), CHECKS_20K (10000),
+# Knobs (environment): HEALTHGATE_BINARY (build/healthgate), CHECKS_20K (10000),
 # CHECKS_100K (50000), BB_CHECKS (= CHECKS_20K), WINDOW (120, seconds measured),
 # SERVE_WINDOW (60), WRK_CONNECTIONS (8), WRK_THREADS (1), WRK_DELAY_MS (1), TIMEOUT (2s),
 # SCRAPE_EVERY (0: scale windows scrape /metrics only at their start and end).
@@ -19,7 +19,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="python3 $HERE/hgbench.py"
-HG="${HEALTHGATE_BINARY:-/work/main/build/healthgate}"
+HG="${HEALTHGATE_BINARY:-$(cd "$HERE/.." && pwd)/build/healthgate}"
 CHECKS_20K="${CHECKS_20K:-10000}"
 CHECKS_100K="${CHECKS_100K:-50000}"
 BB_CHECKS="${BB_CHECKS:-$CHECKS_20K}"

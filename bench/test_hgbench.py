@@ -159,7 +159,7 @@ class ManifestTest(unittest.TestCase):
     def test_manifests_validate_with_healthgate_check(self):
         # HEALTHGATE_BINARY set: the binary must work. Unset: the default path is tried and
         # the check is skipped (with a message) when that binary lacks the check command.
-        binary = os.environ.get("HEALTHGATE_BINARY", "/work/main/build/healthgate")
+        binary = os.environ.get("HEALTHGATE_BINARY", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "healthgate"))
         help_ok = os.path.exists(binary) and "--filename" in subprocess.run(
             [binary, "check", "--help"], capture_output=True, text=True).stdout
         if not help_ok:

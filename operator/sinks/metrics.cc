@@ -1,8 +1,7 @@
 #include "operator/sinks/metrics.h"
 
-#include <malloc.h>
-
 #include <dirent.h>
+#include <malloc.h>
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
 #include <unistd.h>
