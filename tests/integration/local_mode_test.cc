@@ -266,5 +266,23 @@ TEST_F(LocalMode, CanaryPasswordNeverLeaksAndMetricsPassPromtool) {
   EXPECT_EQ(r.output.find("lint"), std::string::npos) << r.output;
 }
 
+TEST_F(LocalMode, WaitCommandGatesOnReadiness) {
+  WriteFile(manifests_ / "cache.yaml", RedisCheck("orders", redis_->port()));
+  StartHealthgate();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_);
+  auto ready = testing::Run(
+      {HEALTHGATE_BINARY, "wait", "--for", "shop/orders", "--url", url, "--timeout", "10s"},
+      std::chrono::seconds(15));
+  EXPECT_EQ(ready.exit_code, 0) << ready.output;
+  EXPECT_NE(ready.output.find("shop/orders is Ready"), std::string::npos) << ready.output;
+  auto unknown = testing::Run(
+      {HEALTHGATE_BINARY, "wait", "--for", "shop/nope", "--url", url, "--timeout", "1500ms"},
+      std::chrono::seconds(10));
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown HealthCheck (404)"), std::string::npos) << unknown.output;
+  auto bad = testing::Run({HEALTHGATE_BINARY, "wait", "--for", "no-slash", "--url", url});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+}
+
 }  // namespace
 }  // namespace healthgate::testing
