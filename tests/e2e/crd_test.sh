@@ -29,7 +29,7 @@ trap 'rm -rf "$TMP"' EXIT
 # CRD installs and is explained
 # ---------------------------------------------------------------------------------------
 if out="$(k apply --server-side --force-conflicts -f "$CRD" 2>&1)" \
-   && out+="$(k wait --for=condition=Established --timeout=60s crd/healthchecks.healthgate.dev 2>&1)"; then
+   && wait_crd_established; then
   pass "crd: applied and Established"
 else
   fatal "crd: applied and Established" "$out"

@@ -20,3 +20,13 @@ finish() {
   echo "$(basename "$0" .sh): $PASSES passed, $FAILURES failed"
   [[ $FAILURES -eq 0 ]]
 }
+# Waits for the HealthCheck CRD to be Established. Polls: right after an apply the
+# CRD can have no status yet, and `kubectl wait` then fails at once.
+wait_crd_established() {
+  local i
+  for i in $(seq 300); do
+    [[ "$(k get crd healthchecks.healthgate.dev -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" == True ]] && return 0
+    sleep 0.2
+  done
+  return 1
+}

@@ -42,7 +42,7 @@ NS=shop
 
 # --- set-up: CRD, RBAC, a restricted identity, Redis, a Secret ---------------------------
 k apply --server-side -f "$ROOT/crds/healthgate.dev_healthchecks.yaml" >/dev/null
-k wait --for=condition=Established --timeout=60s crd/healthchecks.healthgate.dev >/dev/null
+wait_crd_established || fatal "crd: not Established"
 k apply -f "$ROOT/manifests/rbac.yaml" >/dev/null
 k create namespace "$NS" >/dev/null
 TOKEN="$("$TESTENV" token healthgate-system healthgate 1h)"

@@ -52,9 +52,17 @@ class Cluster {
         Kubectl({"apply", "-f",
                  std::string(HEALTHGATE_SOURCE_DIR) + "/crds/healthgate.dev_healthchecks.yaml"});
     if (crd.exit_code != 0) return "applying the CRD failed:\n" + crd.output;
-    RunResult est = Kubectl({"wait", "--for", "condition=established", "--timeout=60s",
-                             "crd/healthchecks.healthgate.dev"});
-    if (est.exit_code != 0) return "the CRD was not established:\n" + est.output;
+    // Right after the apply the CRD may have no status yet, and `kubectl wait`
+    // then fails at once ("<nil> is of the type <nil>"): poll the condition.
+    RunResult est;
+    const bool established = WaitFor(
+        [&] {
+          est = Kubectl({"get", "crd/healthchecks.healthgate.dev", "-o",
+                         "jsonpath={.status.conditions[?(@.type==\"Established\")].status}"});
+          return est.exit_code == 0 && est.output.find("True") != std::string::npos;
+        },
+        std::chrono::seconds(60));
+    if (!established) return "the CRD was not established:\n" + est.output;
     return "";
   }
   void Down() {
