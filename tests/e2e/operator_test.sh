@@ -243,7 +243,7 @@ done
 # --- delete: endpoint and series go --------------------------------------------------------
 k -n "$NS" delete hg broken >/dev/null
 if wait_until 10 code_is "http://127.0.0.1:$OP_PORT/ready/$NS/broken" 404 \
-   && ! curl -s "http://127.0.0.1:$OP_PORT/metrics" | grep -q 'healthcheck="broken"'; then
+   && metrics="$(curl -s "http://127.0.0.1:$OP_PORT/metrics")" && [[ -n "$metrics" && "$metrics" != *'healthcheck="broken"'* ]]; then
   pass "delete: /ready answers 404 and the metrics series are gone"
 else
   fail "delete: endpoint and series go away" "$(curl -s "http://127.0.0.1:$OP_PORT/metrics" | grep broken | head)"
