@@ -53,7 +53,9 @@ class StatusWriter {
  public:
   struct Options {
     std::chrono::milliseconds retry_min{200};
-    std::chrono::milliseconds retry_max{30000};
+    // Short: after an API server outage every status must catch up soon, and only
+    // objects whose write failed are retried.
+    std::chrono::milliseconds retry_max{5000};
     // When set: a status equal to what the server already has is not written,
     // and a pending (Unknown) status never overwrites a known one (restarts).
     ObservedStatusFn observed;

@@ -273,7 +273,8 @@ grep -q '"healthgate_watch_restarts_total' <<<"$(curl -s "http://127.0.0.1:$OP_P
 rv_all() { k -n "$NS" get hg -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' | sort; }
 # Settle first: the outage above flipped every check that probes Redis, and status
 # writes retried across the apiserver restarts may still be landing.
-settled() { local a b; a="$(rv_all)"; sleep 3; b="$(rv_all)"; [[ "$a" == "$b" ]]; }
+not_ready_count() { k -n "$NS" get hg -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -vcx True || true; }
+settled() { local a b; [[ "$(not_ready_count)" == 0 ]] || return 1; a="$(rv_all)"; sleep 3; b="$(rv_all)"; [[ "$a" == "$b" ]]; }
 wait_until 60 settled || true
 before_restart="$(rv_all)"
 kill -TERM "$OP1"; wait "$OP1" 2>/dev/null || true
