@@ -128,8 +128,11 @@ void StatusWriter::WriteOne(const std::string& key) {
     return;
   }
   nlohmann::json status = results::StatusJson(*snap);
+  std::string why = "no stored status known";
+  nlohmann::json diff;
   if (options_.observed) {
     if (auto observed = options_.observed(ns, name)) {
+      why = "differs from the stored status";
       const std::string before = ReadyStatus(*observed);
       // Probes of a restarted operator are pending: keep the known status until
       // they have a verdict (no flapping through Unknown).
@@ -142,9 +145,13 @@ void StatusWriter::WriteOne(const std::string& key) {
         written_[key] = VisibleStatus(status);
         return;
       }
+      if (log_.Enabled(LogLevel::kDebug))
+        diff = nlohmann::json::diff(VisibleStatus(*observed), VisibleStatus(status));
     }
   }
   nlohmann::json visible = VisibleStatus(status);
+  log_.Debug("writing status",
+             {{"namespace", ns}, {"healthcheck", name}, {"why", why}, {"changes", diff}});
   {
     std::lock_guard lock(mu_);
     auto w = written_.find(key);
