@@ -160,12 +160,14 @@ void Controller::Apply(Planned& planned) {
   // Without a valid version ever, the check has no probes: it shows InvalidSpec.
   run.probes = std::move(next);
   deps_.store.UpsertCheck(info, reset);
-  if (!d.invalid_message.empty()) {
+  // Reconciles repeat (reloads, secret refreshes): log an error once, not per pass.
+  if (!d.invalid_message.empty() && d.invalid_message != run.invalid_message) {
     deps_.log.Warn("invalid HealthCheck", {{"healthcheck", d.name},
                                            {"namespace", d.ns},
                                            {"error", d.invalid_message},
                                            {"running_previous_version", d.spec.has_value()}});
   }
+  run.invalid_message = d.invalid_message;
 }
 
 void Controller::RemoveOnLoop(const std::string& key) {

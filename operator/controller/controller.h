@@ -97,6 +97,7 @@ class Controller {
   };
   struct Running {
     std::map<std::string, RunningProbe> probes;  // by probe name
+    std::string invalid_message;                 // last one logged
   };
   Planned Plan(DesiredCheck desired);
   // An invalid new version keeps the previous valid spec (desired_mu_ held).

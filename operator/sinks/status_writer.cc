@@ -140,23 +140,24 @@ void StatusWriter::WriteOne(const std::string& key) {
           snap->invalid_message.empty())
         return;
       KeepTransitionTimes(status, *observed);
-      if (VisibleStatus(*observed) == VisibleStatus(status)) {
+      nlohmann::json stored = VisibleStatus(*observed);
+      nlohmann::json visible = VisibleStatus(status);
+      if (stored == visible) {
         std::lock_guard lock(mu_);
-        written_[key] = VisibleStatus(status);
+        written_[key] = std::move(visible);
         return;
       }
-      if (log_.Enabled(LogLevel::kDebug))
-        diff = nlohmann::json::diff(VisibleStatus(*observed), VisibleStatus(status));
+      if (log_.Enabled(LogLevel::kDebug)) diff = nlohmann::json::diff(stored, visible);
     }
   }
   nlohmann::json visible = VisibleStatus(status);
-  log_.Debug("writing status",
-             {{"namespace", ns}, {"healthcheck", name}, {"why", why}, {"changes", diff}});
   {
     std::lock_guard lock(mu_);
     auto w = written_.find(key);
     if (w != written_.end() && w->second == visible) return;  // nothing a user can see
   }
+  log_.Debug("writing status",
+             {{"namespace", ns}, {"healthcheck", name}, {"why", why}, {"changes", diff}});
   std::string error;
   WriteResult result = patch_(ns, name, status, &error);
   const char* label = result == WriteResult::kOk         ? "success"
