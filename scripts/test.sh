@@ -54,6 +54,14 @@ HEALTHGATE_BINARY="$root/build/healthgate" node tests/browser/dashboard_test.mjs
 stage "end-to-end tests (real kube-apiserver, etcd, kubectl, helm), Kubernetes 1.34"
 HEALTHGATE_BINARY="$root/build/healthgate" tests/e2e/run.sh
 
+if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
+  # Operator mode is the most threaded part (watch, status writer, events,
+  # elector, server, probe loop): run its end-to-end suite on the TSan binary too.
+  stage "operator end-to-end tests under TSan"
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+    HEALTHGATE_BINARY="$root/build-tsan/healthgate" tests/e2e/run.sh tests/e2e/operator_test.sh
+fi
+
 
 # The CRD must work on newer API servers too (CEL and schema rules change between
 # minors): run its suite against the newest pinned minor we support as well.

@@ -77,8 +77,11 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
       runtime.store(),
       [&client, checks](const std::string& ns, const std::string& name,
                         const nlohmann::json& status, std::string* error) {
+        // A merge patch keeps fields it does not name: clear optional ones explicitly.
+        nlohmann::json body = status;
+        if (!body.contains("invalidSpec")) body["invalidSpec"] = nullptr;
         auto r = client.PatchStatus(checks.InNamespace(ns), name, kube::PatchType::kMerge,
-                                    nlohmann::json{{"status", status}});
+                                    nlohmann::json{{"status", std::move(body)}});
         if (r.ok()) return sinks::WriteResult::kOk;
         *error = r.error().ToString();
         return ToWriteResult(r.error());
@@ -96,7 +99,14 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   sources::KubeSource source(
       client, runtime.controller(), &runtime.metrics(), log,
       sources::KubeSource::Options{options.ns, options.secret_refresh},
-      sources::KubeSource::Hooks{[&events](const nlohmann::json& o) { events.Seed(o); },
+      sources::KubeSource::Hooks{[&](const nlohmann::json& o) {
+                                   events.Seed(o);
+                                   // Level-based: compare against every newly observed
+                                   // status (ours, late, or someone else's).
+                                   const auto& meta = o.value("metadata", nlohmann::json::object());
+                                   writer.Notify(meta.value("namespace", ""),
+                                                 meta.value("name", ""));
+                                 },
                                  [&](const std::string& ns, const std::string& name) {
                                    writer.Forget(ns, name);
                                    events.Forget(ns, name);

@@ -68,6 +68,7 @@ json StatusJson(const CheckSnapshot& s) {
            {"probes", std::move(probes_json)},
            {"summary", Summary(s)}};
   if (s.last_probe_time) out["lastProbeTime"] = KubeTime(*s.last_probe_time);
+  if (!s.invalid_message.empty()) out["invalidSpec"] = s.invalid_message;
   return out;
 }
 

@@ -29,6 +29,21 @@ std::string ReadyStatus(const nlohmann::json& status) {
 }
 }  // namespace
 
+WriteDecision DecideWrite(nlohmann::json& status, const std::optional<nlohmann::json>& observed,
+                          const nlohmann::json* last_written, bool invalid_spec) {
+  if (observed) {
+    const std::string before = ReadyStatus(*observed);
+    if (ReadyStatus(status) == "Unknown" && !before.empty() && before != "Unknown" && !invalid_spec)
+      return WriteDecision::kKeepPending;
+    KeepTransitionTimes(status, *observed);
+    return VisibleStatus(*observed) == VisibleStatus(status) ? WriteDecision::kUpToDate
+                                                             : WriteDecision::kWrite;
+  }
+  if (last_written != nullptr && *last_written == VisibleStatus(status))
+    return WriteDecision::kUpToDate;
+  return WriteDecision::kWrite;
+}
+
 void KeepTransitionTimes(nlohmann::json& status, const nlohmann::json& observed) {
   if (!observed.is_object()) return;
   auto keep = [](nlohmann::json& items, const nlohmann::json& old_items, const char* id,
@@ -128,34 +143,30 @@ void StatusWriter::WriteOne(const std::string& key) {
     return;
   }
   nlohmann::json status = results::StatusJson(*snap);
-  std::string why = "no stored status known";
-  nlohmann::json diff;
-  if (options_.observed) {
-    if (auto observed = options_.observed(ns, name)) {
-      why = "differs from the stored status";
-      const std::string before = ReadyStatus(*observed);
-      // Probes of a restarted operator are pending: keep the known status until
-      // they have a verdict (no flapping through Unknown).
-      if (ReadyStatus(status) == "Unknown" && !before.empty() && before != "Unknown" &&
-          snap->invalid_message.empty())
-        return;
-      KeepTransitionTimes(status, *observed);
-      nlohmann::json stored = VisibleStatus(*observed);
-      nlohmann::json visible = VisibleStatus(status);
-      if (stored == visible) {
-        std::lock_guard lock(mu_);
-        written_[key] = std::move(visible);
-        return;
-      }
-      if (log_.Enabled(LogLevel::kDebug)) diff = nlohmann::json::diff(stored, visible);
-    }
-  }
-  nlohmann::json visible = VisibleStatus(status);
+  std::optional<nlohmann::json> observed;
+  if (options_.observed) observed = options_.observed(ns, name);
+  nlohmann::json last_written;
+  bool have_written = false;
   {
     std::lock_guard lock(mu_);
-    auto w = written_.find(key);
-    if (w != written_.end() && w->second == visible) return;  // nothing a user can see
+    if (auto w = written_.find(key); w != written_.end()) {
+      last_written = w->second;
+      have_written = true;
+    }
   }
+  const WriteDecision decision = DecideWrite(
+      status, observed, have_written ? &last_written : nullptr, !snap->invalid_message.empty());
+  if (decision == WriteDecision::kKeepPending) return;
+  nlohmann::json visible = VisibleStatus(status);
+  if (decision == WriteDecision::kUpToDate) {
+    std::lock_guard lock(mu_);
+    written_[key] = std::move(visible);
+    return;
+  }
+  const char* why = observed ? "differs from the stored status" : "no stored status known";
+  nlohmann::json diff;
+  if (log_.Enabled(LogLevel::kDebug))
+    diff = nlohmann::json::diff(observed ? VisibleStatus(*observed) : last_written, visible);
   log_.Debug("writing status",
              {{"namespace", ns}, {"healthcheck", name}, {"why", why}, {"changes", diff}});
   std::string error;

@@ -45,6 +45,19 @@ nlohmann::json VisibleStatus(const nlohmann::json& status);
 // so a restarted operator does not rewrite transition times it never saw.
 void KeepTransitionTimes(nlohmann::json& status, const nlohmann::json& observed);
 
+// Whether a computed status must be written. Pure; the writer's policy:
+// - `observed` (the status in the watch cache) known: write exactly when its
+//   visible part differs, except that a pending (Unknown) Ready never replaces a
+//   known one (a restarted operator keeps the status until probes have a verdict).
+//   The cache may lag behind our own last write; a stale cache costs at most one
+//   no-op write, and the watch event that brings the cache up to date triggers a
+//   new comparison, so the stored status always converges on the computed one.
+// - not known: write unless it equals the visible part of our last write.
+// `status` gets the stored transition times of unchanged states (KeepTransitionTimes).
+enum class WriteDecision { kWrite, kUpToDate, kKeepPending };
+WriteDecision DecideWrite(nlohmann::json& status, const std::optional<nlohmann::json>& observed,
+                          const nlohmann::json* last_written, bool invalid_spec);
+
 // The object's status as the API server has it (from the watch cache), if known.
 using ObservedStatusFn =
     std::function<std::optional<nlohmann::json>(const std::string& ns, const std::string& name)>;
@@ -70,7 +83,7 @@ class StatusWriter {
 
   void Start();
   void Stop();
-  // Marks ns/name dirty (a store change notice).
+  // Marks ns/name dirty (a store change, or a new observed status from the watch).
   void Notify(const std::string& ns, const std::string& name);
   // The object is gone: drop what we remember of it.
   void Forget(const std::string& ns, const std::string& name);

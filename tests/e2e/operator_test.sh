@@ -277,7 +277,9 @@ not_ready_count() { k -n "$NS" get hg -o jsonpath='{range .items[*]}{.status.con
 settled() { local a b; [[ "$(not_ready_count)" == 0 ]] || return 1; a="$(rv_all)"; sleep 3; b="$(rv_all)"; [[ "$a" == "$b" ]]; }
 wait_until 60 settled || true
 before_restart="$(rv_all)"
+k -n "$NS" get hg -o json >"$TMP/before-restart.json"
 kill -TERM "$OP1"; wait "$OP1" 2>/dev/null || true
+mv "$TMP/op1.log" "$TMP/op1-before-restart.log"
 start_operator op1 "$OP_PORT"
 OP1=$LAST_PID
 PIDS+=("$OP1")
@@ -286,7 +288,8 @@ if wait_until 20 code_is "http://127.0.0.1:$OP_PORT/readyz" 200; then
   after_restart="$(rv_all)"
   changed="$(diff <(echo "$before_restart") <(echo "$after_restart") | grep -c '^>' || true)"
   [[ "$changed" -eq 0 ]] && pass "restart: a restarted operator rewrites no status (0 of $(wc -l <<<"$after_restart") objects changed)" \
-    || fail "restart: status continues without flapping" "$changed objects changed; e.g. $(diff <(echo "$before_restart") <(echo "$after_restart") | grep '^>' | head -1)"$'\n'"$(k -n "$NS" get hg "$(diff <(echo "$before_restart") <(echo "$after_restart") | grep '^>' | head -1 | sed 's/^> //; s/=.*//')" -o jsonpath='{.status}')"$'\n'"$(grep -c '"probe unhealthy"' "$TMP/op1.log") unhealthy transitions after the restart"$'\n'"$(grep '"writing status"' "$TMP/op1.log" | head -5)"
+    || { example="$(diff <(echo "$before_restart") <(echo "$after_restart") | grep '^>' | head -1 | sed 's/^> //; s/=.*//')"
+         fail "restart: status continues without flapping" "$changed objects changed; e.g. $example"$'\n'"before: $(python3 -c 'import json,sys; print(json.dumps([i["status"] for i in json.load(open(sys.argv[1]))["items"] if i["metadata"]["name"]==sys.argv[2]]))' "$TMP/before-restart.json" "$example")"$'\n'"after:  $(k -n "$NS" get hg "$example" -o jsonpath='{.status}')"$'\n'"$(grep -c '"probe unhealthy"' "$TMP/op1.log") unhealthy transitions after the restart"$'\n'"writes before the restart:"$'\n'"$(grep '"writing status"' "$TMP/op1-before-restart.log" | grep "\"$example\"" | tail -5)"$'\n'"writes after:"$'\n'"$(grep '"writing status"' "$TMP/op1.log" | head -3)"; }
 else
   fail "restart: the operator comes back" "$(tail -20 "$TMP/op1.log")"
 fi

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "operator/results/json.h"
 #include "operator/results/store.h"
 
 namespace healthgate::results {
@@ -136,6 +137,23 @@ TEST_F(ResultsStoreTest, InvalidSpecWithoutProbes) {
   auto s = store_.Get("shop", "orders");
   EXPECT_EQ(s->ready.reason, "InvalidSpec");
   EXPECT_EQ(s->ready.status, "False");
+}
+
+TEST_F(ResultsStoreTest, InvalidNewGenerationKeepsThePreviousProbesAndShowsTheError) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  CheckInfo next = Info();
+  next.generation = 5;
+  next.invalid_message = "spec.probes[0].timeout: must be less than interval";
+  store_.UpsertCheck(next);
+  auto s = store_.Get("shop", "orders");
+  EXPECT_TRUE(s->is_ready()) << "the previous valid probes keep deciding readiness";
+  EXPECT_EQ(s->probes[0].consecutive_successes, 1u);
+  auto status = StatusJson(*s);
+  EXPECT_EQ(status["observedGeneration"], 5);
+  EXPECT_EQ(status["invalidSpec"], next.invalid_message);
+  store_.UpsertCheck(Info());
+  EXPECT_FALSE(StatusJson(*store_.Get("shop", "orders")).contains("invalidSpec"));
 }
 
 TEST_F(ResultsStoreTest, RemoveNotifiesAndForgets) {

@@ -73,5 +73,46 @@ TEST(StatusWriterVisible, NoStoredStatusChangesNothing) {
   EXPECT_EQ(fresh, copy);
 }
 
+TEST(StatusWriterDecide, WritesWhatDiffersFromTheObservedStatus) {
+  auto stored = Status("True", "2026-11-01T00:00:00Z", true, "2026-11-01T00:00:01Z", 3, 900);
+  auto same = Status("True", "2026-11-26T12:00:00Z", true, "2026-11-26T12:00:00Z", 2, 1);
+  EXPECT_EQ(DecideWrite(same, stored, nullptr, false), WriteDecision::kUpToDate);
+  auto failing = Status("False", "2026-11-26T12:00:00Z", false, "2026-11-26T12:00:00Z", 2, 0);
+  EXPECT_EQ(DecideWrite(failing, stored, nullptr, false), WriteDecision::kWrite);
+}
+
+TEST(StatusWriterDecide, AStaleCacheNeverHidesAWriteForGood) {
+  // We wrote W2 (the probe failed once, still healthy); the watch has not shown it
+  // yet when the probe recovers, so the cache still holds W1 and the recovered
+  // status looks up to date. When the watch delivers W2, the same decision must
+  // ask for a write: the stored status converges on the computed one.
+  auto w1 = Status("True", "2026-11-01T00:00:00Z", true, "2026-11-01T00:00:01Z", 3, 900);
+  auto w2 = w1;
+  w2["probes"][0]["message"] = "connect 127.0.0.1:6379: Connection refused";
+  w2["probes"][0]["reason"] = "connection_refused";
+  auto recovered = w1;
+  auto last = VisibleStatus(w2);
+  EXPECT_EQ(DecideWrite(recovered, w1, &last, false), WriteDecision::kUpToDate);
+  EXPECT_EQ(DecideWrite(recovered, w2, &last, false), WriteDecision::kWrite);
+}
+
+TEST(StatusWriterDecide, APendingStatusKeepsAKnownOne) {
+  auto stored = Status("True", "2026-11-01T00:00:00Z", true, "2026-11-01T00:00:01Z", 3, 900);
+  auto pending = Status("Unknown", "2026-11-26T12:00:00Z", false, "2026-11-26T12:00:00Z", 0, 0);
+  EXPECT_EQ(DecideWrite(pending, stored, nullptr, false), WriteDecision::kKeepPending);
+  // An invalid spec is news even before any probe ran.
+  EXPECT_EQ(DecideWrite(pending, stored, nullptr, true), WriteDecision::kWrite);
+  // Nothing stored yet: the pending status is written.
+  EXPECT_EQ(DecideWrite(pending, json::object(), nullptr, false), WriteDecision::kWrite);
+}
+
+TEST(StatusWriterDecide, WithoutACacheOurLastWriteDecides) {
+  auto s = Status("True", "2026-11-26T12:00:00Z", true, "2026-11-26T12:00:00Z", 2, 1);
+  EXPECT_EQ(DecideWrite(s, std::nullopt, nullptr, false), WriteDecision::kWrite);
+  auto last = VisibleStatus(s);
+  auto again = Status("True", "2026-11-26T12:00:00Z", true, "2026-11-26T12:00:00Z", 9, 5);
+  EXPECT_EQ(DecideWrite(again, std::nullopt, &last, false), WriteDecision::kUpToDate);
+}
+
 }  // namespace
 }  // namespace healthgate::sinks
