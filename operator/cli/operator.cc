@@ -14,6 +14,7 @@
 #include "operator/leader/elector.h"
 #include "operator/server/server.h"
 #include "operator/sinks/events.h"
+#include "operator/sinks/readiness_gates.h"
 #include "operator/sinks/status_writer.h"
 #include "operator/sources/kube_source.h"
 
@@ -90,10 +91,14 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   sinks::EventRecorder events(client, &runtime.metrics(), log, clock,
                               sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
                                                             [&leading] { return leading.load(); }});
+  sinks::ReadinessGates gates(
+      client, runtime.store(), &runtime.metrics(), log, clock,
+      sinks::ReadinessGates::Options{options.ns, [&leading] { return leading.load(); }});
   runtime.store().Subscribe([&](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change != results::Store::Change::kUpserted) return;
     writer.Notify(s->ns, s->name);
     events.Observe(*s);
+    gates.CheckChanged(s->ns, s->name);
   });
 
   sources::KubeSource source(
@@ -110,6 +115,11 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
                                  [&](const std::string& ns, const std::string& name) {
                                    writer.Forget(ns, name);
                                    events.Forget(ns, name);
+                                   gates.Forget(ns, name);
+                                 },
+                                 [&gates](const std::string& ns, const std::string& name,
+                                          const std::optional<spec::ReadinessGate>& gate) {
+                                   gates.SetGate(ns, name, gate);
                                  }});
   source_ptr = &source;
 
@@ -147,6 +157,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
       started = true;
       writer.Start();
       events.Start();
+      gates.Start();
       source.Start();
     }
     leading = true;
@@ -179,6 +190,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   if (elector) elector->Stop();
   source.Stop();
   events.Stop();
+  gates.Stop();
   writer.Stop();
   http.Stop();
   runtime.Stop();

@@ -81,6 +81,7 @@ void KubeSource::OnUpsert(const nlohmann::json& object) {
   d.generation = meta.value("generation", std::int64_t{0});
   if (d.name.empty()) return;  // not addressable; the API server never sends this
   if (doc.check) {
+    if (hooks_.on_gate) hooks_.on_gate(d.ns, d.name, doc.check->readiness_gate);
     d.spec = std::move(doc.check);
   } else {
     std::string joined;

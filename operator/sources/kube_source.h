@@ -50,6 +50,11 @@ class KubeSource {
     // An object was seen (its current status, for writers that must not undo it).
     std::function<void(const nlohmann::json& object)> on_object;
     std::function<void(const std::string& ns, const std::string& name)> on_deleted;
+    // A valid spec was seen: its readiness gate (nullopt: none). Not called for an
+    // invalid spec, whose previous valid version keeps running.
+    std::function<void(const std::string& ns, const std::string& name,
+                       const std::optional<spec::ReadinessGate>& gate)>
+        on_gate;
   };
   KubeSource(kube::Client& client, controller::Controller& controller, Metrics* metrics,
              Logger& log, Options options, Hooks hooks);

@@ -116,6 +116,32 @@ out="$(k -n "$NS" get hg orders 2>&1)"
 grep -qE '^orders +True +1/1 ' <<<"$out" && pass "status: kubectl get hg shows True 1/1" \
   || fail "status: kubectl get hg shows True 1/1" "$out"
 
+# --- readiness gates: the selected pods that list the gate get its condition --------------
+pod_manifest() { # NAME APP GATED
+  cat <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: $1, namespace: $NS, labels: {app: $2}}
+spec:
+  containers: [{name: app, image: registry.invalid/app:1}]
+$([[ "$3" == yes ]] && echo "  readinessGates: [{conditionType: healthgate.dev/gated}]")
+YAML
+}
+{ pod_manifest gated-1 gated yes; pod_manifest gated-other other yes; pod_manifest ungated gated no; } \
+  | k apply -f - >/dev/null
+check_manifest gated "  readinessGate: {podSelector: {matchLabels: {app: gated}}}" | k apply -f - >/dev/null
+gate_of() { k -n "$NS" get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="healthgate.dev/gated")].status}'; }
+gate_is() { [[ "$(gate_of "$1")" == "$2" ]]; }  # POD STATUS
+if wait_until 20 gate_is gated-1 True; then
+  pass "gates: the selected pod's condition healthgate.dev/gated is True"
+else
+  fail "gates: the selected pod gets the condition" "$(k -n "$NS" get pod gated-1 -o jsonpath='{.status}')"$'\n'"$(grep -i 'gate\|pod' "$TMP/op1.log" | tail -5)"
+fi
+[[ -z "$(gate_of gated-other)" && -z "$(gate_of ungated)" ]] \
+  && pass "gates: pods not selected, or not listing the gate, are not touched" \
+  || fail "gates: only selected pods listing the gate" "other=$(gate_of gated-other) ungated=$(gate_of ungated)"
+
 # --- Redis outage: Ready=False naming the probe, a Warning Event; back to True -------------
 stop_redis
 if out="$(k -n "$NS" wait --for=condition=Ready=false --timeout=15s hg/orders 2>&1)"; then
@@ -132,7 +158,15 @@ if wait_until 10 bash -c "'$KUBECTL' -n $NS get events --field-selector involved
 else
   fail "outage: a Warning NotReady Event" "$(k -n "$NS" get events 2>&1)"
 fi
+if wait_until 15 gate_is gated-1 False \
+   && [[ "$(k -n "$NS" get pod gated-1 -o jsonpath='{.status.conditions[?(@.type=="healthgate.dev/gated")].reason}')" == ProbeFailing ]]; then
+  pass "gates: the pod's condition turns False (ProbeFailing) while Redis is down"
+else
+  fail "gates: the pod's condition turns False" "$(k -n "$NS" get pod gated-1 -o jsonpath='{.status.conditions}')"
+fi
 start_redis "$CANARY"
+wait_until 15 gate_is gated-1 True && pass "gates: True again after Redis restarts" \
+  || fail "gates: True again after Redis restarts" "$(k -n "$NS" get pod gated-1 -o jsonpath='{.status.conditions}')"
 if out="$(k -n "$NS" wait --for=condition=Ready --timeout=15s hg/orders 2>&1)"; then
   pass "outage: Ready again after Redis restarts"
 else
@@ -224,8 +258,12 @@ fi
 sleep 3
 rv() { k -n "$NS" get hg -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.resourceVersion}{"\n"}{end}' | grep '^stable-' | sort; }
 rv1="$(rv)"
+pod_rv1="$(k -n "$NS" get pod gated-1 -o jsonpath='{.metadata.resourceVersion}')"
 sleep 60
 rv2="$(rv)"
+pod_rv2="$(k -n "$NS" get pod gated-1 -o jsonpath='{.metadata.resourceVersion}')"
+[[ "$pod_rv1" == "$pod_rv2" ]] && pass "gates: a stable check causes no pod writes for 60 s" \
+  || fail "gates: no pod writes while nothing changes" "resourceVersion $pod_rv1 -> $pod_rv2"
 changed="$(diff <(echo "$rv1") <(echo "$rv2") | grep -c '^>' || true)"
 [[ "$changed" -eq 0 ]] && pass "stable: 100 stable checks for 60 s cause no status writes (0 resourceVersion changes)" \
   || fail "stable: no status writes while nothing changes" "$changed objects changed"

@@ -1,0 +1,103 @@
+#include "operator/sinks/readiness_gates.h"
+
+#include <gtest/gtest.h>
+
+namespace healthgate::sinks {
+namespace {
+using nlohmann::json;
+
+spec::LabelSelector Selector(std::map<std::string, std::string> labels,
+                             std::vector<spec::LabelSelectorRequirement> exprs = {}) {
+  spec::LabelSelector s;
+  s.match_labels = std::move(labels);
+  s.match_expressions = std::move(exprs);
+  return s;
+}
+
+TEST(ReadinessGateSelector, MatchLabelsAndExpressions) {
+  const json labels{{"app", "orders"}, {"tier", "web"}};
+  EXPECT_TRUE(SelectorMatches(Selector({{"app", "orders"}}), labels));
+  EXPECT_FALSE(SelectorMatches(Selector({{"app", "billing"}}), labels));
+  EXPECT_FALSE(SelectorMatches(Selector({{"app", "orders"}, {"zone", "a"}}), labels));
+  EXPECT_TRUE(SelectorMatches(Selector({}), labels)) << "empty selects every pod";
+  EXPECT_TRUE(SelectorMatches(Selector({}), json())) << "a pod without labels";
+
+  EXPECT_TRUE(SelectorMatches(Selector({}, {{"tier", "In", {"web", "api"}}}), labels));
+  EXPECT_FALSE(SelectorMatches(Selector({}, {{"tier", "In", {"api"}}}), labels));
+  EXPECT_FALSE(SelectorMatches(Selector({}, {{"tier", "NotIn", {"web"}}}), labels));
+  EXPECT_TRUE(SelectorMatches(Selector({}, {{"zone", "NotIn", {"a"}}}), labels));
+  EXPECT_TRUE(SelectorMatches(Selector({}, {{"app", "Exists", {}}}), labels));
+  EXPECT_FALSE(SelectorMatches(Selector({}, {{"zone", "Exists", {}}}), labels));
+  EXPECT_TRUE(SelectorMatches(Selector({}, {{"zone", "DoesNotExist", {}}}), labels));
+  EXPECT_FALSE(SelectorMatches(Selector({}, {{"app", "DoesNotExist", {}}}), labels));
+  EXPECT_FALSE(SelectorMatches(Selector({{"app", "orders"}}, {{"tier", "In", {"api"}}}), labels))
+      << "labels and expressions must all match";
+}
+
+json Pod(const json& conditions, const json& gates) {
+  return json{{"metadata", {{"namespace", "shop"}, {"name", "orders-1"}}},
+              {"spec", {{"readinessGates", gates}}},
+              {"status", {{"conditions", conditions}}}};
+}
+
+TEST(ReadinessGatePod, OnlyPodsListingTheTypeAreGated) {
+  auto pod = Pod(json::array(), json::array({{{"conditionType", "healthgate.dev/orders"}}}));
+  EXPECT_TRUE(PodHasGate(pod, "healthgate.dev/orders"));
+  EXPECT_FALSE(PodHasGate(pod, "healthgate.dev/billing"));
+  EXPECT_FALSE(PodHasGate(json{{"spec", json::object()}}, "healthgate.dev/orders"));
+}
+
+TEST(ReadinessGatePod, PatchSetsTheConditionOnlyWhenItDiffers) {
+  const std::string type = "healthgate.dev/orders";
+  const GateCondition ready{"True", "Ready", "all 2 critical probes healthy"};
+  auto pod = Pod(json::array({{{"type", "Ready"}, {"status", "False"}}}), json::array());
+  auto patch = PodConditionPatch(pod, type, ready, "2026-11-26T12:00:00Z");
+  ASSERT_TRUE(patch);
+  const json& c = (*patch)["status"]["conditions"][0];
+  EXPECT_EQ(c["type"], type);
+  EXPECT_EQ(c["status"], "True");
+  EXPECT_EQ(c["reason"], "Ready");
+  EXPECT_EQ(c["lastTransitionTime"], "2026-11-26T12:00:00Z");
+  EXPECT_EQ((*patch)["status"]["conditions"].size(), 1u) << "other conditions untouched";
+
+  // Applied: the same wish is a no-op.
+  json applied = c;
+  auto pod2 = Pod(json::array({applied}), json::array());
+  EXPECT_FALSE(PodConditionPatch(pod2, type, ready, "2026-11-26T12:05:00Z"));
+
+  // Same status, new message: the transition time stays.
+  auto again = PodConditionPatch(pod2, type, {"True", "Ready", "all 3 critical probes healthy"},
+                                 "2026-11-26T12:05:00Z");
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)["status"]["conditions"][0]["lastTransitionTime"], "2026-11-26T12:00:00Z");
+
+  // A real transition gets the new time.
+  auto down = PodConditionPatch(pod2, type, {"False", "ProbeFailing", "cache: refused"},
+                                "2026-11-26T12:06:00Z");
+  ASSERT_TRUE(down);
+  EXPECT_EQ((*down)["status"]["conditions"][0]["lastTransitionTime"], "2026-11-26T12:06:00Z");
+  EXPECT_EQ((*down)["status"]["conditions"][0]["message"], "cache: refused");
+}
+
+TEST(ReadinessGateCondition, FromTheCheckAndCombined) {
+  results::CheckSnapshot s;
+  s.ready.status = "True";
+  s.ready.reason = "AllCriticalProbesHealthy";
+  s.ready.message = "all 1 critical probes healthy";
+  EXPECT_EQ(GateConditionFor(s), (GateCondition{"True", "Ready", "all 1 critical probes healthy"}));
+  s.ready.status = "Unknown";
+  s.ready.reason = "ProbesPending";
+  s.ready.message = "waiting for a verdict from: db";
+  const GateCondition pending = GateConditionFor(s);
+  EXPECT_EQ(pending.status, "False") << "a pod is not ready before its dependencies are";
+  EXPECT_EQ(pending.reason, "ProbesPending");
+
+  const GateCondition up{"True", "Ready", "a"};
+  const GateCondition down{"False", "ProbeFailing", "b"};
+  EXPECT_EQ(Combine(up, up), up);
+  EXPECT_EQ(Combine(up, down), down);
+  EXPECT_EQ(Combine(down, up), down);
+}
+
+}  // namespace
+}  // namespace healthgate::sinks
