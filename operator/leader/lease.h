@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "operator/kube/time.h"
 #include "probes/engine/clock.h"
 
 namespace healthgate::leader {
@@ -40,8 +41,7 @@ struct LeaseRecord {
 LeaseRecord RecordFromLease(const nlohmann::json& lease);
 // The `spec` object for a Lease holding `record`.
 nlohmann::json LeaseSpec(const LeaseRecord& record);
-// RFC 3339 with microseconds (metav1.MicroTime), UTC.
-std::string MicroTime(probes::WallTime t);
+using kube::MicroTime;
 
 enum class Action {
   kCreate,   // no lease yet: create it holding it

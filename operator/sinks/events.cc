@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <functional>
 
-#include "operator/leader/lease.h"
+#include "operator/kube/time.h"
 
 namespace healthgate::sinks {
 namespace {
@@ -15,8 +15,6 @@ std::string ReadyOf(const nlohmann::json& object) {
     if (c.value("type", "") == "Ready") return c.value("status", "");
   return "";
 }
-
-std::string KubeTime(probes::WallTime t) { return leader::MicroTime(t).substr(0, 19) + "Z"; }
 
 }  // namespace
 
@@ -110,7 +108,7 @@ void EventRecorder::Emit(const Pending& e) {
     }
   }
   if (repeat) {
-    nlohmann::json patch = {{"count", previous.count + 1}, {"lastTimestamp", KubeTime(wall)}};
+    nlohmann::json patch = {{"count", previous.count + 1}, {"lastTimestamp", kube::Time(wall)}};
     auto r = client_.Patch(events, previous.event_name, kube::PatchType::kMerge, patch);
     if (r.ok()) {
       std::lock_guard lock(mu_);
@@ -123,8 +121,8 @@ void EventRecorder::Emit(const Pending& e) {
   }
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, ".%016llx",
-                static_cast<unsigned long long>(std::hash<std::string>{}(dedupe + KubeTime(wall)) &
-                                                0xffffffffffffffULL));
+                static_cast<unsigned long long>(
+                    std::hash<std::string>{}(dedupe + kube::Time(wall)) & 0xffffffffffffffULL));
   const std::string event_name = e.name + suffix;
   nlohmann::json event = {{"apiVersion", "v1"},
                           {"kind", "Event"},
@@ -139,8 +137,8 @@ void EventRecorder::Emit(const Pending& e) {
                           {"message", e.message},
                           {"type", e.type},
                           {"count", 1},
-                          {"firstTimestamp", KubeTime(wall)},
-                          {"lastTimestamp", KubeTime(wall)},
+                          {"firstTimestamp", kube::Time(wall)},
+                          {"lastTimestamp", kube::Time(wall)},
                           {"source", {{"component", "healthgate"}}},
                           {"reportingComponent", "healthgate.dev/operator"},
                           {"reportingInstance", options_.reporting_instance}};

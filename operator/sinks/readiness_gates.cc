@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "operator/leader/lease.h"
+#include "operator/kube/time.h"
 
 namespace healthgate::sinks {
 
@@ -30,8 +30,6 @@ bool IsNamedPod(const nlohmann::json& pod) {
   const auto& meta = Field(pod, "metadata");
   return Field(meta, "namespace").is_string() && Field(meta, "name").is_string();
 }
-
-std::string KubeTime(probes::WallTime t) { return leader::MicroTime(t).substr(0, 19) + "Z"; }
 
 }  // namespace
 
@@ -103,7 +101,8 @@ ReadinessGates::ReadinessGates(kube::Client& client, const results::Store& store
       metrics_(metrics),
       log_(log),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      queue_(WorkQueue::Options{options_.retry_min, options_.retry_max, options_.may_write, {}}) {}
 
 ReadinessGates::~ReadinessGates() { Stop(); }
 
@@ -122,7 +121,7 @@ void ReadinessGates::Stop() {
     stop_ = true;
     pods = std::move(pods_);
   }
-  cv_.notify_all();
+  queue_.Shutdown();
   if (pods) pods->Stop();  // outside the lock: its handlers take it
   if (thread_.joinable()) thread_.join();
 }
@@ -165,7 +164,6 @@ void ReadinessGates::SetGate(const std::string& ns, const std::string& name,
     StartPodWatch();
     MarkSelected(g);
   }
-  cv_.notify_all();
 }
 
 void ReadinessGates::Forget(const std::string& ns, const std::string& name) {
@@ -180,14 +178,13 @@ void ReadinessGates::CheckChanged(const std::string& ns, const std::string& name
     if (it == gates_.end()) return;
     MarkSelected(it->second);
   }
-  cv_.notify_all();
 }
 
 void ReadinessGates::MarkSelected(const Gate& gate) {
   const std::string prefix = gate.ns + "/";
   for (auto it = gated_pods_.lower_bound(prefix);
        it != gated_pods_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-    if (SelectorMatches(gate.gate.pod_selector, it->second)) dirty_.insert(it->first);
+    if (SelectorMatches(gate.gate.pod_selector, it->second)) queue_.Add(it->first);
   }
 }
 
@@ -202,19 +199,16 @@ void ReadinessGates::OnPod(const nlohmann::json& pod) {
       return;
     }
     gated_pods_[key] = Field(Field(pod, "metadata"), "labels");
-    dirty_.insert(key);
   }
-  cv_.notify_all();
+  queue_.Add(key);
 }
 
 void ReadinessGates::OnPodDeleted(const nlohmann::json& pod) {
   if (!IsNamedPod(pod)) return;
   const std::string key = PodKey(pod);
+  queue_.Forget(key);
   std::lock_guard lock(mu_);
   gated_pods_.erase(key);
-  dirty_.erase(key);
-  retry_at_.erase(key);
-  backoff_.erase(key);
 }
 
 std::uint64_t ReadinessGates::patches() const {
@@ -223,32 +217,7 @@ std::uint64_t ReadinessGates::patches() const {
 }
 
 void ReadinessGates::Run() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    auto now = std::chrono::steady_clock::now();
-    std::string next;
-    auto wake = now + std::chrono::hours(1);
-    for (const auto& key : dirty_) {
-      auto r = retry_at_.find(key);
-      if (r == retry_at_.end() || r->second <= now) {
-        next = key;
-        break;
-      }
-      wake = std::min(wake, r->second);
-    }
-    if (!next.empty() && options_.may_write && !options_.may_write()) {
-      cv_.wait_for(lock, std::chrono::milliseconds(200));  // standby: keep it dirty
-      continue;
-    }
-    if (next.empty()) {
-      cv_.wait_until(lock, wake);
-      continue;
-    }
-    dirty_.erase(next);
-    lock.unlock();
-    Reconcile(next);
-    lock.lock();
-  }
+  while (auto key = queue_.Next()) Reconcile(*key);
 }
 
 void ReadinessGates::Reconcile(const std::string& pod_key) {
@@ -279,37 +248,35 @@ void ReadinessGates::Reconcile(const std::string& pod_key) {
   }
   const std::string ns = pod_key.substr(0, pod_key.find('/'));
   const std::string name = pod_key.substr(pod_key.find('/') + 1);
-  const std::string now = KubeTime(clock_.WallNow());
+  const std::string now = kube::Time(clock_.WallNow());
   for (const auto& [type, want] : wanted) {
     auto patch = PodConditionPatch(*pod, type, want, now);
     if (!patch) continue;
     auto r = client_.PatchStatus(kube::ResourceRef{"", "v1", "pods", ns}, name,
                                  kube::PatchType::kStrategicMerge, *patch);
-    std::lock_guard lock(mu_);
     if (r.ok()) {
-      ++patches_;
+      queue_.Succeeded(pod_key);
+      {
+        std::lock_guard lock(mu_);
+        ++patches_;
+      }
       if (metrics_) metrics_->SetReadinessGatePatch("success");
       log_.Info("pod readiness gate set", {{"namespace", ns},
                                            {"pod", name},
                                            {"condition", type},
                                            {"status", want.status},
                                            {"reason", want.reason}});
-      backoff_.erase(pod_key);
-      retry_at_.erase(pod_key);
       *pod = r.value();  // the next type compares against the pod as patched
       continue;
     }
     if (r.error().IsNotFound()) return;  // the pod is gone; its delete event follows
     if (metrics_) metrics_->SetReadinessGatePatch("error");
-    auto& b = backoff_[pod_key];
-    b = b.count() == 0 ? options_.retry_min : std::min(b * 2, options_.retry_max);
-    retry_at_[pod_key] = std::chrono::steady_clock::now() + b;
-    dirty_.insert(pod_key);
+    const auto delay = queue_.Retry(pod_key);
     log_.Warn("pod readiness gate patch failed; will retry", {{"namespace", ns},
                                                               {"pod", name},
                                                               {"condition", type},
                                                               {"error", r.error().ToString()},
-                                                              {"retry_in_ms", b.count()}});
+                                                              {"retry_in_ms", delay.count()}});
     return;
   }
 }

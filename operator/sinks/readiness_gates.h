@@ -21,14 +21,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -37,6 +35,7 @@
 #include "operator/log/log.h"
 #include "operator/results/store.h"
 #include "operator/sinks/metrics.h"
+#include "operator/sinks/work_queue.h"
 #include "operator/spec/model.h"
 #include "probes/engine/clock.h"
 
@@ -118,17 +117,14 @@ class ReadinessGates {
   const probes::Clock& clock_;
   Options options_;
 
+  WorkQueue queue_;  // pod keys ns/name
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::map<std::string, Gate> gates_;  // by check key ns/name
   // Pods that list any readiness gate: their labels, by pod key ns/name.
   std::map<std::string, nlohmann::json> gated_pods_;
   std::unique_ptr<kube::Reflector> pods_;
   bool started_ = false;
   bool stop_ = false;
-  std::set<std::string> dirty_;  // pod keys ns/name
-  std::map<std::string, std::chrono::steady_clock::time_point> retry_at_;
-  std::map<std::string, std::chrono::milliseconds> backoff_;
   std::uint64_t patches_ = 0;
   std::thread thread_;
 };

@@ -66,7 +66,12 @@ void KeepTransitionTimes(nlohmann::json& status, const nlohmann::json& observed)
 
 StatusWriter::StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics,
                            Logger& log, Options options)
-    : store_(store), patch_(std::move(patch)), metrics_(metrics), log_(log), options_(options) {}
+    : store_(store),
+      patch_(std::move(patch)),
+      metrics_(metrics),
+      log_(log),
+      options_(options),
+      queue_(WorkQueue::Options{options_.retry_min, options_.retry_max, options_.may_write, {}}) {}
 
 StatusWriter::~StatusWriter() { Stop(); }
 
@@ -75,28 +80,18 @@ void StatusWriter::Start() {
 }
 
 void StatusWriter::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
+  queue_.Shutdown();
   if (thread_.joinable()) thread_.join();
 }
 
 void StatusWriter::Notify(const std::string& ns, const std::string& name) {
-  {
-    std::lock_guard lock(mu_);
-    dirty_.insert(ns + "/" + name);
-  }
-  cv_.notify_all();
+  queue_.Add(ns + "/" + name);
 }
 
 void StatusWriter::Forget(const std::string& ns, const std::string& name) {
-  std::lock_guard lock(mu_);
   const std::string key = ns + "/" + name;
-  dirty_.erase(key);
-  retry_at_.erase(key);
-  backoff_.erase(key);
+  queue_.Forget(key);
+  std::lock_guard lock(mu_);
   written_.erase(key);
 }
 
@@ -106,32 +101,7 @@ std::uint64_t StatusWriter::writes() const {
 }
 
 void StatusWriter::Run() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    auto now = std::chrono::steady_clock::now();
-    std::string next;
-    auto wake = now + std::chrono::hours(1);
-    for (const auto& key : dirty_) {
-      auto r = retry_at_.find(key);
-      if (r == retry_at_.end() || r->second <= now) {
-        next = key;
-        break;
-      }
-      wake = std::min(wake, r->second);
-    }
-    if (!next.empty() && options_.may_write && !options_.may_write()) {
-      cv_.wait_for(lock, std::chrono::milliseconds(200));  // standby: keep it dirty
-      continue;
-    }
-    if (next.empty()) {
-      cv_.wait_until(lock, wake);
-      continue;
-    }
-    dirty_.erase(next);
-    lock.unlock();
-    WriteOne(next);
-    lock.lock();
-  }
+  while (auto key = queue_.Next()) WriteOne(*key);
 }
 
 void StatusWriter::WriteOne(const std::string& key) {
@@ -176,24 +146,20 @@ void StatusWriter::WriteOne(const std::string& key) {
                       : result == WriteResult::kNotFound ? "not_found"
                                                          : "error";
   if (metrics_) metrics_->StatusWrite(label);
-  std::lock_guard lock(mu_);
   if (result == WriteResult::kOk) {
+    queue_.Succeeded(key);
+    std::lock_guard lock(mu_);
     ++writes_;
     written_[key] = std::move(visible);
-    retry_at_.erase(key);
-    backoff_.erase(key);
     return;
   }
   // Retry later from the store's state at that time (level-based).
-  auto& b = backoff_[key];
-  b = b.count() == 0 ? options_.retry_min : std::min(b * 2, options_.retry_max);
-  retry_at_[key] = std::chrono::steady_clock::now() + b;
-  dirty_.insert(key);
+  const auto delay = queue_.Retry(key);
   log_.Warn("status write failed; will retry", {{"namespace", ns},
                                                 {"healthcheck", name},
                                                 {"result", label},
                                                 {"error", error},
-                                                {"retry_in_ms", b.count()}});
+                                                {"retry_in_ms", delay.count()}});
 }
 
 }  // namespace healthgate::sinks

@@ -15,19 +15,18 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 
 #include "operator/log/log.h"
 #include "operator/results/store.h"
 #include "operator/sinks/metrics.h"
+#include "operator/sinks/work_queue.h"
 
 namespace healthgate::sinks {
 
@@ -99,13 +98,9 @@ class StatusWriter {
   Logger& log_;
   Options options_;
 
+  WorkQueue queue_;  // keys ns/name
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::set<std::string> dirty_;
-  std::map<std::string, std::chrono::steady_clock::time_point> retry_at_;
-  std::map<std::string, std::chrono::milliseconds> backoff_;
   std::map<std::string, nlohmann::json> written_;  // visible part of the last write
-  bool stop_ = false;
   std::uint64_t writes_ = 0;
   std::thread thread_;
 };
