@@ -102,7 +102,7 @@ bool Reflector::ListAndReplace() {
   Store fresh;
   for (auto& item : list.value()["items"]) {
     std::string key = ObjectKey(item);
-    fresh.emplace(std::move(key), std::move(item));
+    fresh.emplace(std::move(key), options_.transform ? options_.transform(item) : std::move(item));
   }
   StoreDelta delta;
   {
@@ -131,20 +131,26 @@ void Reflector::OnEvent(const WatchEvent& ev) {
     }
     return;
   }
-  const std::string key = ObjectKey(ev.object);
+  nlohmann::json transformed;
+  const nlohmann::json* object = &ev.object;
+  if (options_.transform) {
+    transformed = options_.transform(ev.object);
+    object = &transformed;
+  }
+  const std::string key = ObjectKey(*object);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (ev.type == WatchEvent::Type::kDeleted) {
       store_.erase(key);
     } else {
-      store_[key] = ev.object;
+      store_[key] = *object;
     }
     if (!rv.empty()) rv_ = rv;
   }
   if (ev.type == WatchEvent::Type::kDeleted) {
-    if (handlers_.on_delete) handlers_.on_delete(ev.object);
+    if (handlers_.on_delete) handlers_.on_delete(*object);
   } else if (handlers_.on_upsert) {
-    handlers_.on_upsert(ev.object);
+    handlers_.on_upsert(*object);
   }
 }
 

@@ -84,6 +84,11 @@ struct ReflectorOptions {
   // is treated as a failure (backoff), so a misbehaving server cannot make the
   // reflector spin. Default: steady_clock.
   std::function<std::chrono::steady_clock::time_point()> now;
+  // Applied to every object before it is stored and handed to handlers (like
+  // client-go's SetTransform): keep only the fields the owner reads, so a cache
+  // of many large objects (pods) stays small. It must keep metadata.namespace,
+  // name and resourceVersion.
+  std::function<nlohmann::json(const nlohmann::json&)> transform;
 };
 
 struct ReflectorHandlers {

@@ -94,6 +94,22 @@ std::optional<nlohmann::json> PodConditionPatch(const nlohmann::json& pod, const
   return nlohmann::json{{"status", {{"conditions", nlohmann::json::array({condition})}}}};
 }
 
+nlohmann::json GatePodView(const nlohmann::json& pod) {
+  const auto& meta = Field(pod, "metadata");
+  nlohmann::json view_meta = nlohmann::json::object();
+  for (const char* k : {"namespace", "name", "uid", "resourceVersion"}) {
+    if (Field(meta, k).is_string()) view_meta[k] = Field(meta, k);
+  }
+  nlohmann::json view{{"metadata", std::move(view_meta)}};
+  const auto& gates = Field(Field(pod, "spec"), "readinessGates");
+  if (!gates.is_array() || gates.empty()) return view;
+  if (Field(meta, "labels").is_object()) view["metadata"]["labels"] = Field(meta, "labels");
+  view["spec"] = {{"readinessGates", gates}};
+  const auto& conditions = Field(Field(pod, "status"), "conditions");
+  view["status"] = {{"conditions", conditions.is_array() ? conditions : nlohmann::json::array()}};
+  return view;
+}
+
 ReadinessGates::ReadinessGates(kube::Client& client, const results::Store& store, Metrics* metrics,
                                Logger& log, const probes::Clock& clock, Options options)
     : client_(client),
@@ -130,6 +146,7 @@ void ReadinessGates::StartPodWatch() {
   if (pods_ || stop_) return;
   kube::ReflectorOptions ro;
   ro.ref = kube::ResourceRef{"", "v1", "pods", options_.ns};
+  ro.transform = GatePodView;
   pods_ = std::make_unique<kube::Reflector>(
       client_, ro,
       kube::ReflectorHandlers{[this](const nlohmann::json& p) { OnPod(p); },

@@ -70,6 +70,12 @@ std::optional<nlohmann::json> PodConditionPatch(const nlohmann::json& pod, const
 // Whether the pod's spec.readinessGates lists `type`. Pure.
 bool PodHasGate(const nlohmann::json& pod, const std::string& type);
 
+// What the pod cache keeps of a pod: identity and resourceVersion, and for pods
+// that list readiness gates also labels, spec.readinessGates and
+// status.conditions. Everything else (containers, volumes, status details) is
+// dropped as the pod arrives, so watching every pod costs little memory. Pure.
+nlohmann::json GatePodView(const nlohmann::json& pod);
+
 class ReadinessGates {
  public:
   struct Options {

@@ -288,7 +288,12 @@ else
 fi
 
 # --- API server restart and a forced 410 -------------------------------------------------
-"$TESTENV" restart-apiserver "$HEALTHGATE_TESTENV_STATE" >/dev/null 2>&1
+restart_apiserver() {
+  local out
+  out="$("$TESTENV" restart-apiserver "$HEALTHGATE_TESTENV_STATE" 2>&1)" \
+    || fatal "testenv restart-apiserver failed" "$out"$'\n'"$(tail -20 "$HEALTHGATE_TESTENV_STATE/kube-apiserver.log" 2>&1)"
+}
+restart_apiserver
 stop_redis
 if out="$(k -n "$NS" wait --for=condition=Ready=false --timeout=40s hg/orders 2>&1)"; then
   pass "apiserver restart: the operator recovers and keeps status current"
@@ -297,8 +302,8 @@ else
 fi
 start_redis "$CANARY2"
 k -n "$NS" wait --for=condition=Ready --timeout=20s hg/orders >/dev/null 2>&1 || true
-"$TESTENV" compact "$HEALTHGATE_TESTENV_STATE" >/dev/null 2>&1
-"$TESTENV" restart-apiserver "$HEALTHGATE_TESTENV_STATE" >/dev/null 2>&1
+out="$("$TESTENV" compact "$HEALTHGATE_TESTENV_STATE" 2>&1)" || fatal "testenv compact failed" "$out"
+restart_apiserver
 sleep 5
 n_api="$(curl -s "http://127.0.0.1:$OP_PORT/api/v1/healthchecks" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')"
 n_k8s="$(k get hg -A -o name | wc -l)"

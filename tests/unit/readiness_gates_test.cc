@@ -79,6 +79,35 @@ TEST(ReadinessGatePod, PatchSetsTheConditionOnlyWhenItDiffers) {
   EXPECT_EQ((*down)["status"]["conditions"][0]["message"], "cache: refused");
 }
 
+TEST(ReadinessGatePod, TheCacheKeepsOnlyWhatGatesRead) {
+  json pod = Pod(json::array({{{"type", "healthgate.dev/orders"}, {"status", "True"}}}),
+                 json::array({{{"conditionType", "healthgate.dev/orders"}}}));
+  pod["metadata"]["labels"] = {{"app", "orders"}};
+  pod["metadata"]["resourceVersion"] = "42";
+  pod["metadata"]["annotations"] = {{"big", std::string(4096, 'x')}};
+  pod["spec"]["containers"] = json::array({{{"name", "app"}, {"image", "orders:1"}}});
+  pod["status"]["phase"] = "Running";
+  json view = GatePodView(pod);
+  EXPECT_EQ(view["metadata"], (json{{"namespace", "shop"},
+                                    {"name", "orders-1"},
+                                    {"resourceVersion", "42"},
+                                    {"labels", {{"app", "orders"}}}}));
+  EXPECT_EQ(view["spec"], (json{{"readinessGates", pod["spec"]["readinessGates"]}}));
+  EXPECT_EQ(view["status"], (json{{"conditions", pod["status"]["conditions"]}}));
+  EXPECT_TRUE(PodHasGate(view, "healthgate.dev/orders"));
+
+  json plain{{"metadata",
+              {{"namespace", "shop"},
+               {"name", "web-1"},
+               {"resourceVersion", "7"},
+               {"labels", {{"app", "web"}}}}},
+             {"spec", {{"containers", json::array()}}}};
+  EXPECT_EQ(
+      GatePodView(plain),
+      (json{{"metadata", {{"namespace", "shop"}, {"name", "web-1"}, {"resourceVersion", "7"}}}}))
+      << "a pod without gates is kept as its identity only";
+}
+
 TEST(ReadinessGateCondition, FromTheCheckAndCombined) {
   results::CheckSnapshot s;
   s.ready.status = "True";
