@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   op_cmd->add_option("--retry-period", retry_period, "how often to try to acquire or renew")
       ->capture_default_str();
+  op_cmd->add_flag("--readiness-gates,!--no-readiness-gates", op.readiness_gates,
+                   "set readiness-gate conditions on the pods a check selects (default: on; "
+                   "off needs no pod permissions)");
   op_cmd
       ->add_option("--secret-refresh", secret_refresh,
                    "how often referenced Secrets are re-read (rotation)")

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <memory>
 #include <random>
+#include <set>
 
 #include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
@@ -101,26 +102,32 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
     gates.CheckChanged(s->ns, s->name);
   });
 
+  std::set<std::string> ignored_gates;  // reflector thread only
   sources::KubeSource source(
       client, runtime.controller(), &runtime.metrics(), log,
       sources::KubeSource::Options{options.ns, options.secret_refresh},
-      sources::KubeSource::Hooks{[&](const nlohmann::json& o) {
-                                   events.Seed(o);
-                                   // Level-based: compare against every newly observed
-                                   // status (ours, late, or someone else's).
-                                   const auto& meta = o.value("metadata", nlohmann::json::object());
-                                   writer.Notify(meta.value("namespace", ""),
-                                                 meta.value("name", ""));
-                                 },
-                                 [&](const std::string& ns, const std::string& name) {
-                                   writer.Forget(ns, name);
-                                   events.Forget(ns, name);
-                                   gates.Forget(ns, name);
-                                 },
-                                 [&gates](const std::string& ns, const std::string& name,
-                                          const std::optional<spec::ReadinessGate>& gate) {
-                                   gates.SetGate(ns, name, gate);
-                                 }});
+      sources::KubeSource::Hooks{
+          [&](const nlohmann::json& o) {
+            events.Seed(o);
+            // Level-based: compare against every newly observed
+            // status (ours, late, or someone else's).
+            const auto& meta = o.value("metadata", nlohmann::json::object());
+            writer.Notify(meta.value("namespace", ""), meta.value("name", ""));
+          },
+          [&](const std::string& ns, const std::string& name) {
+            writer.Forget(ns, name);
+            events.Forget(ns, name);
+            gates.Forget(ns, name);
+          },
+          [&](const std::string& ns, const std::string& name,
+              const std::optional<spec::ReadinessGate>& gate) {
+            if (options.readiness_gates) {
+              gates.SetGate(ns, name, gate);
+            } else if (gate && ignored_gates.insert(ns + "/" + name).second) {
+              log.Warn("readiness gates are off (--no-readiness-gates): readinessGate ignored",
+                       {{"namespace", ns}, {"healthcheck", name}});
+            }
+          }});
   source_ptr = &source;
 
   std::atomic<bool> initial_done{false};
@@ -130,8 +137,10 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
           runtime.store(), runtime.metrics(),
           server::HeartbeatLiveness([&runtime] { return runtime.loop().LastHeartbeat(); }, clock,
                                     std::chrono::seconds(5)),
+          // Every replica watches and probes (a hot standby), so any of them can
+          // answer the per-check URLs behind a Service: ready once synced, whether
+          // it leads or not. Only the leader writes.
           [&]() -> server::HealthStatus {
-            if (!leading.load()) return {false, "standby: not the leader"};
             if (!initial_done.load()) {
               if (!source.synced()) return {false, "initial list of HealthChecks in progress"};
               if (runtime.controller().applied_generation() <
@@ -139,29 +148,24 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
                 return {false, "scheduling probes"};
               initial_done = true;
             }
-            return {true, options.leader_elect ? "leader" : ""};
+            if (!options.leader_elect) return {true, ""};
+            return {true,
+                    leading.load() ? "leader" : "standby: probes, does not write"};
           },
           log, clock});
   if (auto err = http.Start()) {
     log.Error("cannot serve HTTP", {{"address", options.http_address}, {"error", *err}});
     return 1;
   }
-  // Standbys keep the loop running too: /livez reflects a live process.
+  // Leader or not, this replica watches and probes (hot standby: a takeover
+  // starts from current results, and every replica serves them); the writers
+  // hold their work until `leading` says this replica may write.
   runtime.Start();
-
-  // The first time this replica leads, its watch and writers start; after a lost
-  // lease they stay up (warm) and only the `leading` gate changes.
-  bool started = false;
-  auto start_leading = [&] {
-    if (!started) {
-      started = true;
-      writer.Start();
-      events.Start();
-      gates.Start();
-      source.Start();
-    }
-    leading = true;
-  };
+  writer.Start();
+  events.Start();
+  gates.Start();
+  source.Start();
+  auto start_leading = [&] { leading = true; };
   std::unique_ptr<leader::Elector> elector;
   if (options.leader_elect) {
     std::string lease_ns = options.lease_namespace;

@@ -23,6 +23,7 @@ struct OperatorOptions {
   std::chrono::seconds renew_deadline{10};
   std::chrono::seconds retry_period{2};
   std::chrono::seconds secret_refresh{30};
+  bool readiness_gates = true;  // false: spec.readinessGate is logged and ignored
 };
 
 int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log);

@@ -78,8 +78,9 @@ start_operator() { # NAME PORT EXTRA...
 start_operator op1 "$OP_PORT"
 OP1=$LAST_PID
 PIDS+=("$OP1")
-if wait_until 20 code_is "http://127.0.0.1:$OP_PORT/readyz" 200; then
-  pass "operator: /readyz 200 after the initial list (leader)"
+op1_leads() { [[ "$(curl -s "http://127.0.0.1:$OP_PORT/readyz")" == "ok: leader" ]]; }
+if wait_until 20 op1_leads; then
+  pass "operator: /readyz 200 after the initial list (ok: leader)"
 else
   fatal "operator: /readyz 200 after the initial list" "$(cat "$TMP/op1.log")"
 fi
@@ -342,16 +343,33 @@ OP2_PORT="$(free_port)"
 start_operator op2 "$OP2_PORT"
 OP2=$LAST_PID
 PIDS+=("$OP2")
-sleep 3
-c1="$(http_code "http://127.0.0.1:$OP_PORT/readyz")"; c2="$(http_code "http://127.0.0.1:$OP2_PORT/readyz")"
-live2="$(http_code "http://127.0.0.1:$OP2_PORT/livez")"
-[[ "$c1" == 200 && "$c2" == 503 && "$live2" == 200 ]] && pass "leader: one leader; the standby is live but not ready" \
-  || fail "leader: one leader, one standby" "op1 readyz $c1, op2 readyz $c2 livez $live2"
+body() { curl -s "$1" || true; }
+if wait_until 20 code_is "http://127.0.0.1:$OP2_PORT/readyz" 200 \
+   && [[ "$(body "http://127.0.0.1:$OP2_PORT/readyz")" == *standby* && "$(body "http://127.0.0.1:$OP_PORT/readyz")" == "ok: leader" ]]; then
+  pass "leader: the standby is ready once synced and says it is the standby; op1 says leader"
+else
+  fail "leader: one leader, one ready standby" "op1: $(body "http://127.0.0.1:$OP_PORT/readyz") op2: $(body "http://127.0.0.1:$OP2_PORT/readyz")"
+fi
 holder="$(k -n healthgate-system get lease healthgate-operator -o jsonpath='{.spec.holderIdentity}')"
 [[ "$holder" == op1 ]] && pass "leader: the Lease names op1" || fail "leader: the Lease names op1" "$holder"
+wait_until 10 code_is "http://127.0.0.1:$OP2_PORT/ready/$NS/orders" 200 \
+  && pass "leader: the hot standby serves the per-check URLs too (/ready/$NS/orders 200)" \
+  || fail "leader: the standby serves per-check results" "$(body "http://127.0.0.1:$OP2_PORT/ready/$NS/orders")"
+stop_redis
+if k -n "$NS" wait --for=condition=Ready=false --timeout=20s hg/orders >/dev/null 2>&1 \
+   && wait_until 10 code_is "http://127.0.0.1:$OP2_PORT/ready/$NS/orders" 503; then
+  writes2="$(grep -c '"writing status"' "$TMP/op2.log" || true)"
+  [[ "$writes2" == 0 ]] && pass "leader: only the leader writes; the standby probes too (503 during the outage, 0 writes)" \
+    || fail "leader: only the leader writes" "$writes2 writes by the standby"$'\n'"$(grep '"writing status"' "$TMP/op2.log" | head -3)"
+else
+  fail "leader: the outage is seen by both replicas" "op2 /ready: $(http_code "http://127.0.0.1:$OP2_PORT/ready/$NS/orders")"
+fi
+start_redis "$CANARY2"
+k -n "$NS" wait --for=condition=Ready --timeout=20s hg/orders >/dev/null 2>&1 || true
 kill -9 "$OP1"
 t0=$SECONDS
-if wait_until 12 code_is "http://127.0.0.1:$OP2_PORT/readyz" 200; then
+leads() { [[ "$(body "http://127.0.0.1:$OP2_PORT/readyz")" == "ok: leader" ]]; }
+if wait_until 12 leads; then
   pass "leader: the standby takes over after the leader is killed ($((SECONDS - t0)) s, lease 4 s)"
 else
   fail "leader: the standby takes over" "$(tail -20 "$TMP/op2.log")"
