@@ -28,6 +28,9 @@ ninja -C build -j"$jobs"
 stage "unit and integration tests (release)"
 ctest --test-dir build -L 'unit|integration' --output-on-failure -j"$jobs"
 
+stage "container image definition (static: Dockerfile against build/healthgate and scripts/setup.sh)"
+HEALTHGATE_BINARY="$root/build/healthgate" tests/packaging/dockerfile_check.sh
+
 if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   stage "ASan+UBSan build and tests"
   configure build-asan -DCMAKE_BUILD_TYPE=Debug -DHEALTHGATE_SANITIZE=address,undefined
