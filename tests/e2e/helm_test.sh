@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# The Helm chart (helm/healthgate) and the plain manifests against a real kube-apiserver,
+# with real helm and kubectl: lint, render variants, install, run the operator with the
+# chart's own ServiceAccount token and RBAC, uninstall.
+#
+# Needs KUBECONFIG, KUBECTL, HELM (from `tests/e2e/testenv up`) and HEALTHGATE_BINARY.
+# One PASS/FAIL line per case; non-zero exit when any case fails.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+TESTENV="$HERE/testenv"
+BIN="${HEALTHGATE_BINARY:-$ROOT/build/healthgate}"
+CHART="$ROOT/helm/healthgate"
+
+# shellcheck source=tests/e2e/lib.sh
+source "$HERE/lib.sh"
+require_cluster
+[[ -n "${HELM:-}" && -x "${HELM}" ]] || fatal "cluster: HELM is not set or not executable"
+[[ -x "$BIN" ]] || fatal "healthgate binary not found at $BIN"
+
+TMP="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$HELM" uninstall healthgate -n healthgate-system >/dev/null 2>&1 || true
+  k delete namespace hg-app --wait=false >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_until() { # SECONDS CMD...: polls every 0.2 s
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [[ $SECONDS -lt $end ]] || return 1
+    sleep 0.2
+  done
+}
+h() { "$HELM" "$@"; }
+render() { h template healthgate "$CHART" --namespace healthgate-system "$@"; }
+# KIND NAME: one rendered object as JSON (from a rendering on stdin).
+pick() {
+  python3 -c '
+import json, sys, yaml
+kind, name = sys.argv[1], sys.argv[2]
+for d in yaml.safe_load_all(sys.stdin):
+    if d and d.get("kind") == kind and d["metadata"]["name"] == name:
+        print(json.dumps(d)); break
+' "$1" "$2"
+}
+rules_of() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["rules"], sort_keys=True))'; }
+
+# --- static: lint, the chart's CRD, the plain manifests, the RBAC rules ---------------------
+if out="$(h lint "$CHART" --strict 2>&1)"; then pass "chart: helm lint --strict"; else fail "chart: helm lint --strict" "$out"; fi
+cmp -s "$ROOT/crds/healthgate.dev_healthchecks.yaml" "$CHART/crds/healthgate.dev_healthchecks.yaml" \
+  && pass "chart: its CRD is crds/healthgate.dev_healthchecks.yaml" \
+  || fail "chart: its CRD differs from crds/ (cp crds/healthgate.dev_healthchecks.yaml helm/healthgate/crds/)"
+HELM="$HELM" "$ROOT/scripts/gen-manifests.sh" "$TMP/install.yaml"
+if diff -u "$ROOT/manifests/install.yaml" "$TMP/install.yaml" >"$TMP/install.diff"; then
+  pass "manifests: install.yaml is the chart rendered with its defaults"
+else
+  fail "manifests: install.yaml is stale (run HELM=... scripts/gen-manifests.sh)" "$(head -30 "$TMP/install.diff")"
+fi
+default="$(render)"
+chart_rules="$(pick ClusterRole healthgate <<<"$default" | rules_of)"
+plain_rules="$(pick ClusterRole healthgate-operator <"$ROOT/manifests/rbac.yaml" | rules_of)"
+[[ -n "$chart_rules" && "$chart_rules" == "$plain_rules" ]] \
+  && pass "chart: its ClusterRole has exactly the rules of manifests/rbac.yaml (docs/rbac.md)" \
+  || fail "chart: ClusterRole rules match manifests/rbac.yaml" "chart: $chart_rules"$'\n'"plain: $plain_rules"
+
+# --- render variants ------------------------------------------------------------------------
+ns_only="$(render --set watchNamespace=hg-app)"
+if [[ -z "$(pick ClusterRole healthgate <<<"$ns_only")" ]] \
+   && [[ "$(pick Role healthgate <<<"$ns_only" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metadata"]["namespace"])')" == hg-app ]] \
+   && grep -q -- '--namespace=hg-app' <<<"$ns_only"; then
+  pass "chart: watchNamespace gives a Role in that namespace, no ClusterRole, and --namespace"
+else
+  fail "chart: watchNamespace is namespaced" "$(grep -n 'kind:\|namespace' <<<"$ns_only" | head -20)"
+fi
+no_gates="$(render --set readinessGates.enabled=false)"
+if ! grep -q '"pods' <<<"$(pick ClusterRole healthgate <<<"$no_gates" | rules_of)" && grep -q -- '--no-readiness-gates' <<<"$no_gates"; then
+  pass "chart: readinessGates.enabled=false drops every pod permission and passes --no-readiness-gates"
+else
+  fail "chart: readinessGates.enabled=false" "$(pick ClusterRole healthgate <<<"$no_gates")"
+fi
+if out="$(render --set leaderElection.enabled=false 2>&1)"; then
+  fail "chart: 2 replicas without leader election are refused" "rendered"
+else
+  [[ "$out" == *"needs leaderElection.enabled"* ]] && pass "chart: 2 replicas without leader election are refused with a clear error" \
+    || fail "chart: 2 replicas without leader election are refused with a clear error" "$out"
+fi
+single="$(render --set replicaCount=1 --set leaderElection.enabled=false)"
+[[ -z "$(pick PodDisruptionBudget healthgate <<<"$single")" && -z "$(pick Role healthgate-leader-election <<<"$single")" ]] \
+  && ! grep -q -- '--leader-elect' <<<"$single" \
+  && pass "chart: one replica without election: no Lease role, no PDB, no --leader-elect" \
+  || fail "chart: one replica without election" "$(grep -n 'kind:\|leader' <<<"$single")"
+deploy="$(pick Deployment healthgate <<<"$default")"
+if python3 - "$deploy" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+pod = d["spec"]["template"]["spec"]
+c = pod["containers"][0]
+assert pod["securityContext"]["runAsNonRoot"] is True, "runAsNonRoot"
+assert c["securityContext"]["readOnlyRootFilesystem"] is True, "readOnlyRootFilesystem"
+assert c["securityContext"]["capabilities"]["drop"] == ["ALL"], "drop ALL"
+assert c["livenessProbe"]["httpGet"]["path"] == "/livez", "liveness"
+assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", "readiness"
+assert "--leader-elect" in c["args"], "leader election"
+assert any(m["mountPath"] == "/tmp" for m in c["volumeMounts"]), "/tmp"
+assert d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, "rolling update"
+PY
+then
+  pass "chart: the Deployment runs non-root, read-only, no capabilities, with /livez and /readyz probes"
+else
+  fail "chart: the Deployment's hardening and probes" "$deploy"
+fi
+
+# --- install into the real cluster ---------------------------------------------------------
+if out="$(h install healthgate "$CHART" --namespace healthgate-system --create-namespace 2>&1)"; then
+  pass "install: helm install succeeds on the real API server (every object passes its schema)"
+else
+  fatal "install: helm install" "$out"
+fi
+wait_crd_established && pass "install: the chart's CRD is Established" || fail "install: the chart's CRD is Established"
+[[ "$(k -n healthgate-system get deployment healthgate -o jsonpath='{.spec.replicas}')" == 2 ]] \
+  && pass "install: Deployment, Service, ServiceAccount and RBAC exist" \
+  || fail "install: objects exist" "$(k -n healthgate-system get all,sa,role,rolebinding 2>&1)"
+if out="$(k apply --server-side --force-conflicts --dry-run=server -f "$ROOT/manifests/install.yaml" 2>&1)"; then
+  pass "manifests: install.yaml passes a server-side dry run"
+else
+  fail "manifests: install.yaml passes a server-side dry run" "$out"
+fi
+
+# --- the operator with the chart's own identity ---------------------------------------------
+# No kubelet runs here, so the binary runs on the host with the token of the chart's
+# ServiceAccount and the chart's arguments.
+TOKEN="$("$TESTENV" token healthgate-system healthgate 1h)"
+"$TESTENV" kubeconfig-for-token "$TOKEN" "$TMP/sa.kubeconfig" >/dev/null 2>&1
+TARGET_PORT="$(free_port)"
+python3 -m http.server "$TARGET_PORT" --bind 127.0.0.1 --directory "$TMP" >/dev/null 2>&1 &
+TARGET_PID=$!
+PIDS+=("$TARGET_PID")
+OP_PORT="$(free_port)"
+args="$(python3 -c 'import json,sys; print("\n".join(json.loads(sys.argv[1])["spec"]["template"]["spec"]["containers"][0]["args"]))' "$deploy" \
+  | grep -v -- '--http-address\|--leader-election-identity')"
+mapfile -t chart_args <<<"$args"
+POD_NAME=healthgate-0 POD_NAMESPACE=healthgate-system "$BIN" "${chart_args[@]}" --kubeconfig "$TMP/sa.kubeconfig" \
+  --http-address "127.0.0.1:$OP_PORT" --leader-election-identity healthgate-0 >"$TMP/operator.log" 2>&1 &
+OP=$!
+PIDS+=("$OP")
+k create namespace hg-app >/dev/null
+cat <<YAML | k apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata: {name: web-1, namespace: hg-app, labels: {app: web}}
+spec:
+  containers: [{name: app, image: registry.invalid/web:1}]
+  readinessGates: [{conditionType: healthgate.dev/web-deps}]
+---
+apiVersion: healthgate.dev/v1alpha1
+kind: HealthCheck
+metadata: {name: web-deps, namespace: hg-app}
+spec:
+  interval: 1s
+  timeout: 500ms
+  failureThreshold: 1
+  probes:
+  - name: api
+    http: {url: "http://127.0.0.1:$TARGET_PORT/"}
+  readinessGate: {podSelector: {matchLabels: {app: web}}}
+YAML
+if out="$(k -n hg-app wait --for=condition=Ready --timeout=30s hg/web-deps 2>&1)"; then
+  pass "operator: with the chart's ServiceAccount and RBAC, a HealthCheck becomes Ready"
+else
+  fail "operator: Ready with the chart's identity" "$out"$'\n'"$(tail -20 "$TMP/operator.log")"
+fi
+gate() { k -n hg-app get pod web-1 -o jsonpath='{.status.conditions[?(@.type=="healthgate.dev/web-deps")].status}'; }
+gate_true() { [[ "$(gate)" == True ]]; }
+wait_until 15 gate_true \
+  && pass "operator: the chart's RBAC lets it set the pod's readiness gate" \
+  || fail "operator: pod readiness gate with the chart's RBAC" "$(gate) $(grep -i 'pod' "$TMP/operator.log" | tail -5)"
+holder="$(k -n healthgate-system get lease healthgate -o jsonpath='{.spec.holderIdentity}' 2>&1 || true)"
+[[ "$holder" == healthgate-0 ]] && pass "operator: the Lease (named by the chart) is held in the release namespace" \
+  || fail "operator: the Lease in the release namespace" "$holder"$'\n'"$(grep -i lease "$TMP/operator.log" | tail -5)"
+kill "$TARGET_PID"
+if k -n hg-app wait --for=condition=Ready=false --timeout=20s hg/web-deps >/dev/null 2>&1 \
+   && wait_until 10 bash -c "'$KUBECTL' -n hg-app get events --field-selector involvedObject.name=web-deps,type=Warning -o name | grep -q ."; then
+  pass "operator: the chart's RBAC lets it write status and Events (target stopped: Ready=False, a Warning Event)"
+else
+  fail "operator: status and Events with the chart's RBAC" "$(k -n hg-app get events 2>&1 | tail -5)"$'\n'"$(grep -i 'forbidden\|failed' "$TMP/operator.log" | tail -5)"
+fi
+if grep -qi 'forbidden' "$TMP/operator.log"; then
+  fail "operator: no request was forbidden" "$(grep -i forbidden "$TMP/operator.log" | head -5)"
+else
+  pass "operator: no request was forbidden"
+fi
+kill -TERM "$OP"; wait "$OP" 2>/dev/null || true
+
+# --- uninstall ------------------------------------------------------------------------------
+if out="$(h uninstall healthgate --namespace healthgate-system 2>&1)" \
+   && ! k -n healthgate-system get deployment healthgate >/dev/null 2>&1 \
+   && ! k get clusterrole healthgate >/dev/null 2>&1; then
+  pass "uninstall: helm uninstall removes the Deployment and the RBAC"
+else
+  fail "uninstall: helm uninstall" "$out"
+fi
+k get crd healthchecks.healthgate.dev >/dev/null 2>&1 \
+  && pass "uninstall: the CRD stays (Helm never deletes CRDs: no HealthCheck is lost)" \
+  || fail "uninstall: the CRD stays"
+# Leave the cluster as the other suites expect it.
+k delete namespace hg-app --wait=false >/dev/null 2>&1 || true
+k delete crd healthchecks.healthgate.dev >/dev/null 2>&1 || true
+finish
