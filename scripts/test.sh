@@ -69,10 +69,10 @@ fi
 # The CRD must work on newer API servers too (CEL and schema rules change between
 # minors): run its suite against the newest pinned minor we support as well.
 for minor in ${HEALTHGATE_E2E_EXTRA_VERSIONS-1.36}; do
-  stage "CRD end-to-end tests, Kubernetes $minor"
+  stage "CRD and Helm chart end-to-end tests, Kubernetes $minor"
   HEALTHGATE_K8S_VERSION=$minor tests/e2e/testenv build
   HEALTHGATE_K8S_VERSION=$minor HEALTHGATE_BINARY="$root/build/healthgate" \
-    tests/e2e/run.sh tests/e2e/crd_test.sh
+    tests/e2e/run.sh tests/e2e/crd_test.sh tests/e2e/helm_test.sh
 done
 
 stage "all tests passed"
