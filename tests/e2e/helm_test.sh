@@ -29,14 +29,6 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_until() { # SECONDS CMD...: polls every 0.2 s
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [[ $SECONDS -lt $end ]] || return 1
-    sleep 0.2
-  done
-}
 h() { "$HELM" "$@"; }
 render() { h template healthgate "$CHART" --namespace healthgate-system "$@"; }
 # KIND NAME: one rendered object as JSON (from a rendering on stdin).

@@ -15,6 +15,17 @@ require_cluster() {
   export KUBECONFIG
 }
 k() { "$KUBECTL" "$@"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# SECONDS CMD...: runs CMD (a command or a function) every 0.2 s until it succeeds.
+wait_until() {
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    [[ $SECONDS -lt $end ]] || return 1
+    sleep 0.2
+  done
+}
+http_code() { curl -s -o /dev/null -w '%{http_code}' "$1" || true; }
+code_is() { [[ "$(http_code "$1")" == "$2" ]]; }  # URL CODE
 # Prints "<name>: N passed, M failed" and returns non-zero when any case failed.
 finish() {
   echo "$(basename "$0" .sh): $PASSES passed, $FAILURES failed"

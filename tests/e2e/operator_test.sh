@@ -26,16 +26,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_until() { # SECONDS CMD...: polls every 0.2 s
-  local end=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [[ $SECONDS -lt $end ]] || return 1
-    sleep 0.2
-  done
-}
-http_code() { curl -s -o /dev/null -w '%{http_code}' "$1" || true; }
-code_is() { [[ "$(http_code "$1")" == "$2" ]]; }  # URL CODE
 
 CANARY="canary-op-$RANDOM-Kq7"
 NS=shop
