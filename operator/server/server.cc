@@ -286,7 +286,19 @@ class Server::Impl {
         return Status(res, in_.readiness ? in_.readiness() : HealthStatus{false, "not wired"});
       case RouteId::kMetrics:
         res.status = 200;
-        res.set_content(in_.metrics.Serialize(), kMetricsType);
+        // Streamed in pieces as they are rendered: with tens of thousands of
+        // probes the exposition is tens of MB, which would otherwise be held
+        // (and copied into the response) for the whole scrape.
+        res.set_chunked_content_provider(
+            kMetricsType, [&metrics = in_.metrics](std::size_t, httplib::DataSink& sink) {
+              if (!metrics.WriteExposition([&sink](std::string_view piece) {
+                    return sink.write(piece.data(), piece.size());
+                  })) {
+                return false;  // the client went away
+              }
+              sink.done();
+              return true;
+            });
         return;
       case RouteId::kList: {
         std::string ns = req.has_param("namespace") ? req.get_param_value("namespace") : "";
