@@ -127,13 +127,13 @@ void Controller::Apply(Planned& planned) {
   std::map<std::string, RunningProbe> next;
   std::vector<std::string> reset;
   for (auto& mp : planned.probes) {
-    results::ProbeInfo pi;
-    pi.name = mp.name;
-    pi.type = mp.type;
-    pi.critical = mp.critical;
-    pi.blocked_reason = mp.blocked_reason;
-    pi.blocked_message = mp.blocked_message;
-    info.probes.push_back(pi);
+    auto pi = std::make_shared<results::ProbeInfo>();
+    pi->name = mp.name;
+    pi->type = mp.type;
+    pi->critical = mp.critical;
+    pi->blocked_reason = mp.blocked_reason;
+    pi->blocked_message = mp.blocked_message;
+    info.probes.push_back(std::move(pi));
 
     const std::string& pkey = mp.definition.key;
     auto old = run.probes.find(mp.name);

@@ -99,16 +99,16 @@ std::string CheckState(const results::CheckSnapshot& s) {
 json VerdictJson(const results::CheckSnapshot& s, const probes::Clock& clock) {
   json probes_json = json::array();
   for (const results::ProbeRecord& p : s.probes) {
-    bool blocked = !p.info.blocked_reason.empty();
+    bool blocked = !p.info->blocked_reason.empty();
     probes_json.push_back(
-        {{"name", p.info.name},
-         {"type", p.info.type},
-         {"critical", p.info.critical},
+        {{"name", p.info->name},
+         {"type", p.info->type},
+         {"critical", p.info->critical},
          {"healthy", !blocked && p.healthy()},
          {"state", blocked ? std::string("Blocked") : std::string(probes::HealthName(p.health))},
-         {"reason", blocked ? p.info.blocked_reason
+         {"reason", blocked ? p.info->blocked_reason
                             : (p.has_result ? std::string(probes::ReasonName(p.reason)) : "")},
-         {"message", blocked ? p.info.blocked_message : p.message},
+         {"message", blocked ? p.info->blocked_message : p.message},
          {"latencyMs", p.latency_ms},
          {"lastProbeAgeSeconds", AgeSeconds(p.last_probe_time, clock)}});
   }
