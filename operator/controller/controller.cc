@@ -77,7 +77,7 @@ void Controller::Remove(const std::string& ns, const std::string& name) {
     if (!alive->load()) return;
     RemoveOnLoop(key);
     if (scheduler_) scheduled_ = scheduler_->size();
-    ++applied_;
+    MarkApplied();
   });
 }
 
@@ -109,8 +109,25 @@ void Controller::Submit(std::vector<Planned> batch, bool replace_all) {
     }
     for (auto& p : *shared) Apply(p);
     if (scheduler_) scheduled_ = scheduler_->size();
-    ++applied_;
+    // Free the batch before saying it is applied: a source that waits for this
+    // can then hand the memory back to the OS (FileSource trims after a load).
+    std::vector<Planned>().swap(*shared);
+    MarkApplied();
   });
+}
+
+void Controller::MarkApplied() {
+  {
+    std::lock_guard lock(applied_mu_);
+    ++applied_;
+  }
+  applied_cv_.notify_all();
+}
+
+bool Controller::WaitApplied(std::chrono::milliseconds timeout) {
+  const std::uint64_t target = submitted_.load();
+  std::unique_lock lock(applied_mu_);
+  return applied_cv_.wait_for(lock, timeout, [&] { return applied_.load() >= target; });
 }
 
 void Controller::Apply(Planned& planned) {

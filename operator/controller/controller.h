@@ -19,6 +19,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -81,6 +83,10 @@ class Controller {
   std::uint64_t applied_generation() const { return applied_.load(); }
   // Number of reconcile batches submitted (applied_generation() catches up).
   std::uint64_t submitted_generation() const { return submitted_.load(); }
+  // Blocks until every batch submitted before the call has been applied on the
+  // loop and its temporaries freed, or `timeout` passes. True when caught up.
+  // Any thread but the loop's.
+  bool WaitApplied(std::chrono::milliseconds timeout);
   // Probes in the scheduler after the last applied reconcile.
   std::size_t scheduled_probes() const { return scheduled_.load(); }
 
@@ -118,8 +124,12 @@ class Controller {
   std::map<std::string, std::string> probe_types_;  // probe key -> type
   std::uint64_t skipped_seen_ = 0;
 
+  void MarkApplied();
+
   std::atomic<std::uint64_t> submitted_{0};
   std::atomic<std::uint64_t> applied_{0};
+  std::mutex applied_mu_;
+  std::condition_variable applied_cv_;
   std::atomic<std::size_t> scheduled_{0};
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };

@@ -12,6 +12,11 @@
 namespace healthgate::sources {
 namespace fs = std::filesystem;
 
+namespace {
+// How long a load waits for the loop to apply it before trimming anyway.
+constexpr std::chrono::seconds kApplyWait{30};
+}  // namespace
+
 FileSource::FileSource(Options options, controller::Controller& controller, Logger& log)
     : options_(std::move(options)), controller_(controller), log_(log) {}
 
@@ -51,8 +56,13 @@ std::string FileSource::Fingerprint(const std::vector<std::string>& paths, int d
 
 LoadReport FileSource::LoadNow() {
   LoadReport report = Load();
-  // Parsing leaves large temporaries (YAML node trees, JSON copies): give the
-  // freed memory back to the OS instead of keeping it as glibc free lists.
+  // Parsing leaves large temporaries (YAML node trees, JSON copies), and the
+  // batch handed to the controller is freed on the loop thread once applied:
+  // wait for that, then give the freed memory back to the OS instead of keeping
+  // it as glibc free lists. Trimming before the batch was freed left about
+  // 4 KB per probe resident (measured with malloc_stats(): 17 MB free in the
+  // main arena with 4,000 probes).
+  controller_.WaitApplied(kApplyWait);
   malloc_trim(0);
   return report;
 }
