@@ -99,7 +99,7 @@ LoadReport FileSource::Load() {
       controller::DesiredCheck d;
       d.ns = doc.check->ns;
       d.name = doc.check->name;
-      d.spec = std::move(doc.check);
+      d.spec = std::make_shared<const spec::HealthCheck>(std::move(*doc.check));
       desired[key] = std::move(d);
       continue;
     }

@@ -81,7 +81,7 @@ void KubeSource::OnUpsert(const nlohmann::json& object) {
   d.generation = meta.value("generation", std::int64_t{0});
   if (d.name.empty()) return;  // not addressable; the API server never sends this
   if (doc.check) {
-    d.spec = std::move(doc.check);
+    d.spec = std::make_shared<const spec::HealthCheck>(std::move(*doc.check));
   } else {
     std::string joined;
     for (const auto& e : doc.errors) {
