@@ -72,15 +72,15 @@ LoadReport FileSource::Load() {
   auto docs = spec::LoadPaths(options_.paths);
   std::map<std::string, controller::DesiredCheck> desired;
   std::map<std::string, std::string> where;  // key -> "file document N"
-  std::map<std::string, std::string> doc_keys;
+  std::map<std::string, std::vector<std::string>> doc_keys;
   for (auto& doc : docs) {
     ++report.documents;
-    const std::string doc_id = doc.source + "#" + std::to_string(doc.index);
+    const auto index = static_cast<std::size_t>(std::max(doc.index, 0));
     std::string key = doc.name.empty() ? "" : doc.ns + "/" + doc.name;
     if (doc.check) key = doc.check->key();
     if (key.empty()) {
-      auto prev = doc_keys_.find(doc_id);
-      if (prev != doc_keys_.end()) key = prev->second;
+      auto prev = doc_keys_.find(doc.source);
+      if (prev != doc_keys_.end() && index < prev->second.size()) key = prev->second[index];
     }
     const std::string here = doc.source + " document " + std::to_string(doc.index);
     if (!key.empty() && where.contains(key)) {
@@ -92,7 +92,9 @@ LoadReport FileSource::Load() {
     }
     if (!key.empty()) {
       where[key] = here;
-      doc_keys[doc_id] = key;
+      auto& keys = doc_keys[doc.source];
+      if (keys.size() <= index) keys.resize(index + 1);
+      keys[index] = key;
     }
     if (doc.check) {
       ++report.valid;
