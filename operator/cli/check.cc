@@ -93,7 +93,7 @@ int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
         r.reason = mp.blocked_reason;
         r.message = mp.blocked_message;
       } else {
-        requests.push_back({mp.definition.target, mp.definition.timeout});
+        requests.push_back({*mp.definition.target, mp.definition.timeout});
         request_row.push_back(rows.size());
       }
       rows.push_back(std::move(r));

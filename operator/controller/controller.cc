@@ -1,5 +1,6 @@
 #include "operator/controller/controller.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -19,6 +20,10 @@ std::optional<ProbeKeyParts> SplitKey(const std::string& key) {
   return ProbeKeyParts{key.substr(0, a), key.substr(a + 1, b - a - 1), key.substr(b + 1)};
 }
 
+std::string ProbeKey(const std::string& check_key, const std::string& probe) {
+  return check_key + "/" + probe;
+}
+
 }  // namespace
 
 Controller::Controller(Deps deps) : deps_(deps) {}
@@ -27,7 +32,7 @@ Controller::~Controller() { alive_->store(false); }
 
 Controller::Planned Controller::Plan(DesiredCheck desired) {
   Planned p;
-  if (desired.spec) p.probes = spec::Materialize(*desired.spec, deps_.secrets);
+  if (desired.spec) p.probes = spec::Materialize(desired.spec, deps_.secrets);
   p.desired = std::move(desired);
   return p;
 }
@@ -77,7 +82,7 @@ void Controller::Remove(const std::string& ns, const std::string& name) {
     if (!alive->load()) return;
     RemoveOnLoop(key);
     if (scheduler_) scheduled_ = scheduler_->size();
-    ++applied_;
+    MarkApplied();
   });
 }
 
@@ -109,8 +114,25 @@ void Controller::Submit(std::vector<Planned> batch, bool replace_all) {
     }
     for (auto& p : *shared) Apply(p);
     if (scheduler_) scheduled_ = scheduler_->size();
-    ++applied_;
+    // Free the batch before saying it is applied: a source that waits for this
+    // can then hand the memory back to the OS (FileSource trims after a load).
+    std::vector<Planned>().swap(*shared);
+    MarkApplied();
   });
+}
+
+void Controller::MarkApplied() {
+  {
+    std::lock_guard lock(applied_mu_);
+    ++applied_;
+  }
+  applied_cv_.notify_all();
+}
+
+bool Controller::WaitApplied(std::chrono::milliseconds timeout) {
+  const std::uint64_t target = submitted_.load();
+  std::unique_lock lock(applied_mu_);
+  return applied_cv_.wait_for(lock, timeout, [&] { return applied_.load() >= target; });
 }
 
 void Controller::Apply(Planned& planned) {
@@ -123,39 +145,45 @@ void Controller::Apply(Planned& planned) {
   info.name = d.name;
   info.generation = d.generation != 0 ? d.generation : (d.spec ? d.spec->generation : 0);
   info.invalid_message = d.invalid_message;
+  info.probes.reserve(planned.probes.size());
 
-  std::map<std::string, RunningProbe> next;
+  std::vector<RunningProbe> next;
+  next.reserve(planned.probes.size());
   std::vector<std::string> reset;
   for (auto& mp : planned.probes) {
-    results::ProbeInfo pi;
-    pi.name = mp.name;
-    pi.type = mp.type;
-    pi.critical = mp.critical;
-    pi.blocked_reason = mp.blocked_reason;
-    pi.blocked_message = mp.blocked_message;
-    info.probes.push_back(pi);
+    auto pi = std::make_shared<results::ProbeInfo>();
+    pi->name = mp.name;
+    pi->type = mp.type;
+    pi->critical = mp.critical;
+    pi->blocked_reason = mp.blocked_reason;
+    pi->blocked_message = mp.blocked_message;
+    info.probes.push_back(std::move(pi));
 
-    const std::string& pkey = mp.definition.key;
-    auto old = run.probes.find(mp.name);
+    auto old = std::find_if(run.probes.begin(), run.probes.end(),
+                            [&](const RunningProbe& r) { return r.name == mp.name; });
+    const bool existed = old != run.probes.end();
     if (mp.blocked()) {
-      if (scheduler_ && scheduler_->Contains(pkey)) scheduler_->Remove(pkey);
-      if (old != run.probes.end() && !old->second.blocked) reset.push_back(mp.name);
-    } else if (scheduler_ && scheduler_->Upsert(mp.definition)) {
+      if (scheduler_ && scheduler_->Contains(mp.definition.key)) {
+        scheduler_->Remove(mp.definition.key);
+      }
+      if (existed && !old->blocked) reset.push_back(mp.name);
+    } else if (scheduler_ && scheduler_->Upsert(std::move(mp.definition))) {
       // New or changed definition: it starts over (fresh thresholds and history).
-      if (old != run.probes.end()) {
+      if (existed) {
         reset.push_back(mp.name);
         if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, mp.name);
       }
     }
-    probe_types_[pkey] = mp.type;
-    next.emplace(mp.name, RunningProbe{pkey, mp.blocked()});
+    next.push_back(RunningProbe{mp.name, mp.blocked()});
   }
   // Probes that are gone.
-  for (const auto& [name, rp] : run.probes) {
-    if (next.contains(name)) continue;
-    if (scheduler_) scheduler_->Remove(rp.key);
-    probe_types_.erase(rp.key);
-    if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, name);
+  for (const RunningProbe& rp : run.probes) {
+    if (std::any_of(next.begin(), next.end(),
+                    [&](const RunningProbe& n) { return n.name == rp.name; })) {
+      continue;
+    }
+    if (scheduler_) scheduler_->Remove(ProbeKey(key, rp.name));
+    if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, rp.name);
   }
   // Without a valid version ever, the check has no probes: it shows InvalidSpec.
   run.probes = std::move(next);
@@ -165,7 +193,7 @@ void Controller::Apply(Planned& planned) {
     deps_.log.Warn("invalid HealthCheck", {{"healthcheck", d.name},
                                            {"namespace", d.ns},
                                            {"error", d.invalid_message},
-                                           {"running_previous_version", d.spec.has_value()}});
+                                           {"running_previous_version", d.spec != nullptr}});
   }
   run.invalid_message = d.invalid_message;
 }
@@ -175,10 +203,9 @@ void Controller::RemoveOnLoop(const std::string& key) {
   if (it == running_.end()) return;
   auto parts = key.find('/');
   const std::string ns = key.substr(0, parts), name = key.substr(parts + 1);
-  for (const auto& [probe, rp] : it->second.probes) {
-    if (scheduler_) scheduler_->Remove(rp.key);
-    probe_types_.erase(rp.key);
-    if (deps_.metrics) deps_.metrics->ProbeRemoved(ns, name, probe);
+  for (const RunningProbe& rp : it->second.probes) {
+    if (scheduler_) scheduler_->Remove(ProbeKey(key, rp.name));
+    if (deps_.metrics) deps_.metrics->ProbeRemoved(ns, name, rp.name);
   }
   running_.erase(it);
   deps_.store.RemoveCheck(ns, name);
@@ -189,10 +216,9 @@ void Controller::OnProbeEvent(const probes::ProbeEvent& ev) {
   auto parts = SplitKey(ev.key);
   if (!parts) return;
   deps_.store.RecordResult(parts->ns, parts->check, parts->probe, ev.result, ev.after);
+  const std::string type(probes::TypeName(ev.target));
   if (deps_.metrics) {
-    auto type = probe_types_.find(ev.key);
-    deps_.metrics->ProbeResult(parts->ns, parts->check, parts->probe,
-                               type == probe_types_.end() ? "" : type->second, ev.result, ev.after);
+    deps_.metrics->ProbeResult(parts->ns, parts->check, parts->probe, type, ev.result, ev.after);
     deps_.metrics->ScheduleLateness(ev.started - ev.planned);
     if (scheduler_) {
       for (; skipped_seen_ < scheduler_->skipped_runs(); ++skipped_seen_)
@@ -209,8 +235,7 @@ void Controller::OnProbeEvent(const probes::ProbeEvent& ev) {
         {"to", probes::HealthName(ev.after.health)},
         {"reason", probes::ReasonName(ev.result.reason)},
         {"latency_ms", std::chrono::duration<double, std::milli>(ev.result.latency).count()}};
-    auto type = probe_types_.find(ev.key);
-    if (type != probe_types_.end()) f["type"] = type->second;
+    f["type"] = type;
     if (!ev.result.message.empty()) f["message"] = ev.result.message;
     if (healthy)
       deps_.log.Info("probe healthy", f);

@@ -19,6 +19,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -41,7 +43,9 @@ struct DesiredCheck {
   std::string name;
   // The latest valid version. A source may leave it unset when the latest version
   // is invalid: the controller then keeps the previous valid one, if any.
-  std::optional<spec::HealthCheck> spec;
+  // Immutable and shared: the controller keeps it (to re-resolve secrets) and the
+  // scheduler's targets point into it, so each check's spec exists once.
+  std::shared_ptr<const spec::HealthCheck> spec;
   // Non-empty when the latest version is invalid (all its errors, one per line).
   std::string invalid_message;
   // metadata.generation of the latest version (valid or not); 0 when unknown.
@@ -81,6 +85,10 @@ class Controller {
   std::uint64_t applied_generation() const { return applied_.load(); }
   // Number of reconcile batches submitted (applied_generation() catches up).
   std::uint64_t submitted_generation() const { return submitted_.load(); }
+  // Blocks until every batch submitted before the call has been applied on the
+  // loop and its temporaries freed, or `timeout` passes. True when caught up.
+  // Any thread but the loop's.
+  bool WaitApplied(std::chrono::milliseconds timeout);
   // Probes in the scheduler after the last applied reconcile.
   std::size_t scheduled_probes() const { return scheduled_.load(); }
 
@@ -90,14 +98,15 @@ class Controller {
     std::vector<spec::MaterializedProbe> probes;
   };
   // What the loop runs for one check: only what removal and change detection
-  // need (the definitions themselves live in the scheduler, once).
+  // need (the definitions themselves live in the scheduler, once). A probe's
+  // scheduler key is "<ns>/<check>/<probe>".
   struct RunningProbe {
-    std::string key;  // scheduler key
+    std::string name;
     bool blocked = false;
   };
   struct Running {
-    std::map<std::string, RunningProbe> probes;  // by probe name
-    std::string invalid_message;                 // last one logged
+    std::vector<RunningProbe> probes;
+    std::string invalid_message;  // last one logged
   };
   Planned Plan(DesiredCheck desired);
   // An invalid new version keeps the previous valid spec (desired_mu_ held).
@@ -114,12 +123,15 @@ class Controller {
   std::map<std::string, DesiredCheck> desired_;
 
   // Loop thread only.
-  std::map<std::string, Running> running_;
-  std::map<std::string, std::string> probe_types_;  // probe key -> type
+  std::map<std::string, Running> running_;  // by "<ns>/<name>"
   std::uint64_t skipped_seen_ = 0;
+
+  void MarkApplied();
 
   std::atomic<std::uint64_t> submitted_{0};
   std::atomic<std::uint64_t> applied_{0};
+  std::mutex applied_mu_;
+  std::condition_variable applied_cv_;
   std::atomic<std::size_t> scheduled_{0};
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };

@@ -1,7 +1,5 @@
 #include "operator/controller/runtime.h"
 
-#include <thread>
-
 namespace healthgate::controller {
 
 Runtime::Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
@@ -47,12 +45,7 @@ void Runtime::Stop() {
 }
 
 bool Runtime::WaitApplied(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (controller_.applied_generation() < controller_.submitted_generation()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
+  return controller_.WaitApplied(timeout);
 }
 
 bool Runtime::LoopAlive(std::chrono::milliseconds max_age) const {

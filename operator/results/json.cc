@@ -27,7 +27,7 @@ double Ms(const std::optional<probes::Duration>& d) {
 }
 
 std::string HealthWord(const ProbeRecord& p) {
-  if (!p.info.blocked_reason.empty()) return "Blocked";
+  if (!p.info->blocked_reason.empty()) return "Blocked";
   return std::string(probes::HealthName(p.health));
 }
 
@@ -49,13 +49,13 @@ json ConditionJson(const Condition& c) {
 json StatusJson(const CheckSnapshot& s) {
   json probes_json = json::array();
   for (const ProbeRecord& p : s.probes) {
-    json pj{{"name", p.info.name},
-            {"type", p.info.type},
-            {"healthy", p.info.blocked_reason.empty() && p.healthy()},
-            {"reason", p.info.blocked_reason.empty()
+    json pj{{"name", p.info->name},
+            {"type", p.info->type},
+            {"healthy", p.info->blocked_reason.empty() && p.healthy()},
+            {"reason", p.info->blocked_reason.empty()
                            ? (p.has_result ? std::string(probes::ReasonName(p.reason)) : "")
-                           : p.info.blocked_reason},
-            {"message", p.info.blocked_reason.empty() ? p.message : p.info.blocked_message},
+                           : p.info->blocked_reason},
+            {"message", p.info->blocked_reason.empty() ? p.message : p.info->blocked_message},
             {"latencyMs", static_cast<std::int64_t>(p.latency_ms + 0.5)},
             {"consecutiveSuccesses", p.consecutive_successes},
             {"consecutiveFailures", p.consecutive_failures}};
@@ -75,15 +75,15 @@ json StatusJson(const CheckSnapshot& s) {
 json CheckJson(const CheckSnapshot& s, bool with_history) {
   json probes_json = json::array();
   for (const ProbeRecord& p : s.probes) {
-    json pj{{"name", p.info.name},
-            {"type", p.info.type},
-            {"critical", p.info.critical},
+    json pj{{"name", p.info->name},
+            {"type", p.info->type},
+            {"critical", p.info->critical},
             {"state", HealthWord(p)},
-            {"healthy", p.info.blocked_reason.empty() && p.healthy()},
-            {"reason", p.info.blocked_reason.empty()
+            {"healthy", p.info->blocked_reason.empty() && p.healthy()},
+            {"reason", p.info->blocked_reason.empty()
                            ? (p.has_result ? std::string(probes::ReasonName(p.reason)) : "")
-                           : p.info.blocked_reason},
-            {"message", p.info.blocked_reason.empty() ? p.message : p.info.blocked_message},
+                           : p.info->blocked_reason},
+            {"message", p.info->blocked_reason.empty() ? p.message : p.info->blocked_message},
             {"latencyMs", p.latency_ms},
             {"timingsMs",
              {{"dns", Ms(p.timings.dns)},
@@ -97,10 +97,10 @@ json CheckJson(const CheckSnapshot& s, bool with_history) {
     if (with_history) {
       json h = json::array();
       for (const HistoryEntry& e : p.history) {
-        h.push_back({{"time", FormatTimestamp(e.at)},
-                     {"healthy", e.healthy},
-                     {"reason", probes::ReasonName(e.reason)},
-                     {"latencyMs", e.latency_ms}});
+        h.push_back({{"time", FormatTimestamp(e.at())},
+                     {"healthy", e.healthy()},
+                     {"reason", probes::ReasonName(e.reason())},
+                     {"latencyMs", e.latency_ms()}});
       }
       pj["history"] = std::move(h);
     }

@@ -9,14 +9,14 @@ using probes::Health;
 bool CheckSnapshot::all_healthy() const {
   if (!invalid_message.empty() && probes.empty()) return false;
   return std::all_of(probes.begin(), probes.end(), [](const ProbeRecord& p) {
-    return p.info.blocked_reason.empty() && p.healthy();
+    return p.info->blocked_reason.empty() && p.healthy();
   });
 }
 
 std::size_t CheckSnapshot::healthy_count() const {
   return static_cast<std::size_t>(std::count_if(
       probes.begin(), probes.end(),
-      [](const ProbeRecord& p) { return p.info.blocked_reason.empty() && p.healthy(); }));
+      [](const ProbeRecord& p) { return p.info->blocked_reason.empty() && p.healthy(); }));
 }
 
 namespace {
@@ -41,21 +41,21 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
   std::string blocked_reason;
   std::size_t critical = 0;
   for (const ProbeRecord& p : s.probes) {
-    bool is_blocked = !p.info.blocked_reason.empty();
-    if (p.info.critical) {
+    bool is_blocked = !p.info->blocked_reason.empty();
+    if (p.info->critical) {
       ++critical;
       if (is_blocked) {
-        Append(blocked, p.info.name, p.info.blocked_message);
-        if (blocked_reason.empty()) blocked_reason = p.info.blocked_reason;
+        Append(blocked, p.info->name, p.info->blocked_message);
+        if (blocked_reason.empty()) blocked_reason = p.info->blocked_reason;
       } else if (p.health == Health::kUnhealthy) {
-        Append(failing, p.info.name, p.message);
+        Append(failing, p.info->name, p.message);
       } else if (p.health == Health::kUnknown) {
-        Append(pending, p.info.name, "");
+        Append(pending, p.info->name, "");
       }
     } else if (is_blocked) {
-      Append(noncritical, p.info.name, p.info.blocked_message);
+      Append(noncritical, p.info->name, p.info->blocked_message);
     } else if (p.health == Health::kUnhealthy) {
-      Append(noncritical, p.info.name, p.message);
+      Append(noncritical, p.info->name, p.message);
     }
   }
   if (!s.invalid_message.empty() && s.probes.empty()) {
@@ -105,8 +105,8 @@ bool VisiblyDifferent(const CheckSnapshot& a, const CheckSnapshot& b) {
   for (std::size_t i = 0; i < a.probes.size(); ++i) {
     const ProbeRecord& x = a.probes[i];
     const ProbeRecord& y = b.probes[i];
-    if (!(x.info == y.info) || x.health != y.health || x.has_result != y.has_result ||
-        x.message != y.message || x.reason != y.reason) {
+    if ((x.info != y.info && !(*x.info == *y.info)) || x.health != y.health ||
+        x.has_result != y.has_result || x.message != y.message || x.reason != y.reason) {
       return true;
     }
   }
@@ -128,13 +128,14 @@ void Store::UpsertCheck(const CheckInfo& info, const std::vector<std::string>& r
     next->name = info.name;
     next->generation = info.generation;
     next->invalid_message = info.invalid_message;
-    for (const ProbeInfo& pi : info.probes) {
+    next->probes.reserve(info.probes.size());
+    for (const ProbeInfoPtr& pi : info.probes) {
       ProbeRecord rec;
       bool reset =
-          std::find(reset_probes.begin(), reset_probes.end(), pi.name) != reset_probes.end();
+          std::find(reset_probes.begin(), reset_probes.end(), pi->name) != reset_probes.end();
       if (prev != nullptr && !reset) {
         for (const ProbeRecord& old : prev->probes) {
-          if (old.info.name == pi.name && old.info.type == pi.type) {
+          if (old.info->name == pi->name && old.info->type == pi->type) {
             rec = old;
             break;
           }
@@ -177,7 +178,7 @@ void Store::RecordResult(const std::string& ns, const std::string& name, const s
     WallTime now = clock_.WallNow();
     bool found = false;
     for (ProbeRecord& rec : next->probes) {
-      if (rec.info.name != probe) continue;
+      if (rec.info->name != probe) continue;
       found = true;
       if (rec.health != state.health) rec.last_transition_time = now;
       rec.health = state.health;
@@ -189,8 +190,7 @@ void Store::RecordResult(const std::string& ns, const std::string& name, const s
       rec.consecutive_successes = state.consecutive_successes;
       rec.consecutive_failures = state.consecutive_failures;
       rec.last_probe_time = now;
-      rec.history.push_back({now, result.healthy, result.reason, rec.latency_ms});
-      while (rec.history.size() > kHistory) rec.history.pop_front();
+      rec.history.push_back(HistoryEntry(now, result.healthy, result.reason, result.latency));
       break;
     }
     if (!found) return;

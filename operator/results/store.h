@@ -10,7 +10,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "operator/results/history.h"
 #include "probes/engine/clock.h"
 #include "probes/engine/thresholds.h"
 #include "probes/result.h"
@@ -39,36 +39,35 @@ struct ProbeInfo {
   bool operator==(const ProbeInfo&) const = default;
 };
 
+// Immutable once made; shared by the controller's reconcile and every snapshot.
+using ProbeInfoPtr = std::shared_ptr<const ProbeInfo>;
+
 struct CheckInfo {
   std::string ns;
   std::string name;
   std::int64_t generation = 0;
-  std::vector<ProbeInfo> probes;
+  std::vector<ProbeInfoPtr> probes;  // none null
   // Non-empty: the latest spec is invalid. If `probes` is non-empty too, the
   // previous valid version keeps running and the error is shown beside it.
   std::string invalid_message;
 };
 
-struct HistoryEntry {
-  WallTime at{};
-  bool healthy = false;
-  probes::Reason reason = probes::Reason::kSuccess;
-  double latency_ms = 0;
-};
-
+// One probe in a snapshot. Every result copies the check's records
+// (copy-on-write), so a record is kept to one inline block plus the shared
+// definition: the history is a fixed ring, not a container that allocates.
 struct ProbeRecord {
-  ProbeInfo info;
+  ProbeInfoPtr info;  // never null
   probes::Health health = probes::Health::kUnknown;
   bool has_result = false;
   probes::Reason reason = probes::Reason::kSuccess;  // of the last result
-  std::string message;                               // of the last result
-  double latency_ms = 0;
-  probes::Timings timings;
   std::uint32_t consecutive_successes = 0;
   std::uint32_t consecutive_failures = 0;
+  double latency_ms = 0;
+  std::string message;  // of the last result
+  probes::Timings timings;
   std::optional<WallTime> last_probe_time;
   std::optional<WallTime> last_transition_time;
-  std::deque<HistoryEntry> history;  // newest last, at most Store::kHistory
+  History history;  // oldest first, the newest Store::kHistory results
   bool healthy() const { return health == probes::Health::kHealthy; }
 };
 
@@ -113,7 +112,7 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
 
 class Store {
  public:
-  static constexpr std::size_t kHistory = 20;
+  static constexpr std::size_t kHistory = kHistoryLength;
   enum class Change { kUpserted, kRemoved };
   using Subscriber = std::function<void(const SnapshotPtr& snapshot, Change change)>;
 

@@ -99,16 +99,16 @@ std::string CheckState(const results::CheckSnapshot& s) {
 json VerdictJson(const results::CheckSnapshot& s, const probes::Clock& clock) {
   json probes_json = json::array();
   for (const results::ProbeRecord& p : s.probes) {
-    bool blocked = !p.info.blocked_reason.empty();
+    bool blocked = !p.info->blocked_reason.empty();
     probes_json.push_back(
-        {{"name", p.info.name},
-         {"type", p.info.type},
-         {"critical", p.info.critical},
+        {{"name", p.info->name},
+         {"type", p.info->type},
+         {"critical", p.info->critical},
          {"healthy", !blocked && p.healthy()},
          {"state", blocked ? std::string("Blocked") : std::string(probes::HealthName(p.health))},
-         {"reason", blocked ? p.info.blocked_reason
+         {"reason", blocked ? p.info->blocked_reason
                             : (p.has_result ? std::string(probes::ReasonName(p.reason)) : "")},
-         {"message", blocked ? p.info.blocked_message : p.message},
+         {"message", blocked ? p.info->blocked_message : p.message},
          {"latencyMs", p.latency_ms},
          {"lastProbeAgeSeconds", AgeSeconds(p.last_probe_time, clock)}});
   }
@@ -286,7 +286,19 @@ class Server::Impl {
         return Status(res, in_.readiness ? in_.readiness() : HealthStatus{false, "not wired"});
       case RouteId::kMetrics:
         res.status = 200;
-        res.set_content(in_.metrics.Serialize(), kMetricsType);
+        // Streamed in pieces as they are rendered: with tens of thousands of
+        // probes the exposition is tens of MB, which would otherwise be held
+        // (and copied into the response) for the whole scrape.
+        res.set_chunked_content_provider(
+            kMetricsType, [&metrics = in_.metrics](std::size_t, httplib::DataSink& sink) {
+              if (!metrics.WriteExposition([&sink](std::string_view piece) {
+                    return sink.write(piece.data(), piece.size());
+                  })) {
+                return false;  // the client went away
+              }
+              sink.done();
+              return true;
+            });
         return;
       case RouteId::kList: {
         std::string ns = req.has_param("namespace") ? req.get_param_value("namespace") : "";

@@ -1,7 +1,6 @@
 #include "operator/sinks/metrics.h"
 
 #include <dirent.h>
-#include <malloc.h>
 #include <prometheus/text_serializer.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -21,9 +20,6 @@ using prometheus::Histogram;
 
 namespace {
 
-// Per probe, so every bucket costs memory and a series per probe: 9 buckets
-// (with +Inf) over 1 ms..5 s, enough for histogram_quantile on probe latency.
-const Histogram::BucketBoundaries kProbeBuckets = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5};
 const Histogram::BucketBoundaries kLatenessBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                       0.025,  0.05,  0.1,    0.25,  1};
 const Histogram::BucketBoundaries kHttpBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
@@ -33,27 +29,6 @@ const Histogram::BucketBoundaries kHttpBuckets = {0.0005, 0.001, 0.0025, 0.005, 
 
 Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
     : registry_(std::move(registry)),
-      success_(BuildGauge()
-                   .Name("healthgate_probe_success")
-                   .Help("Whether the last attempt of the probe succeeded (1) or not (0).")
-                   .Register(*registry_)),
-      duration_(BuildHistogram()
-                    .Name("healthgate_probe_duration_seconds")
-                    .Help("Duration of probe attempts, timeouts included.")
-                    .Register(*registry_)),
-      totals_(BuildCounter()
-                  .Name("healthgate_probes_total")
-                  .Help("Probe attempts by result: success, timeout, dns, connect, tls, auth, "
-                        "protocol, assertion.")
-                  .Register(*registry_)),
-      consecutive_failures_(BuildGauge()
-                                .Name("healthgate_probe_consecutive_failures")
-                                .Help("Consecutive failed attempts of the probe.")
-                                .Register(*registry_)),
-      ready_(BuildGauge()
-                 .Name("healthgate_healthcheck_ready")
-                 .Help("Whether every critical probe of the HealthCheck is healthy (1) or not (0).")
-                 .Register(*registry_)),
       lateness_(BuildHistogram()
                     .Name("healthgate_schedule_lateness_seconds")
                     .Help("How late probe attempts started against their planned time.")
@@ -108,65 +83,22 @@ Metrics::~Metrics() = default;
 void Metrics::ProbeResult(const std::string& ns, const std::string& check, const std::string& probe,
                           const std::string& type, const probes::Result& result,
                           const probes::ThresholdState& state) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = probes_.try_emplace(Key(ns, check, probe));
-  ProbeSeries& s = it->second;
-  if (inserted) {
-    s.labels = {{"namespace", ns}, {"healthcheck", check}, {"probe", probe}, {"type", type}};
-    s.success = &success_.Add(s.labels);
-    s.duration = &duration_.Add(s.labels, kProbeBuckets);
-    s.consecutive_failures = &consecutive_failures_.Add(s.labels);
-  }
-  s.success->Set(result.healthy ? 1 : 0);
-  s.duration->Observe(std::chrono::duration<double>(result.latency).count());
-  s.consecutive_failures->Set(state.consecutive_failures);
-  auto idx = static_cast<std::size_t>(result.reason);
-  if (s.totals[idx] == nullptr) {
-    auto labels = s.labels;
-    labels["result"] = std::string(probes::ReasonName(result.reason));
-    s.totals[idx] = &totals_.Add(labels);
-  }
-  s.totals[idx]->Increment();
-}
-
-void Metrics::RemoveSeries(ProbeSeries& s) {
-  if (s.success) success_.Remove(s.success);
-  if (s.duration) duration_.Remove(s.duration);
-  if (s.consecutive_failures) consecutive_failures_.Remove(s.consecutive_failures);
-  for (auto* c : s.totals) {
-    if (c) totals_.Remove(c);
-  }
+  probe_series_.Record(ns, check, probe, type, result.healthy,
+                       std::chrono::duration<double>(result.latency).count(), result.reason,
+                       state.consecutive_failures);
 }
 
 void Metrics::ProbeRemoved(const std::string& ns, const std::string& check,
                            const std::string& probe) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = probes_.find(Key(ns, check, probe));
-  if (it == probes_.end()) return;
-  RemoveSeries(it->second);
-  probes_.erase(it);
+  probe_series_.RemoveProbe(ns, check, probe);
 }
 
 void Metrics::CheckReady(const std::string& ns, const std::string& check, bool ready) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = ready_series_.try_emplace(ns + "/" + check, nullptr);
-  if (inserted) it->second = &ready_.Add({{"namespace", ns}, {"healthcheck", check}});
-  it->second->Set(ready ? 1 : 0);
+  probe_series_.SetReady(ns, check, ready);
 }
 
 void Metrics::CheckRemoved(const std::string& ns, const std::string& check) {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string prefix = ns + "/" + check + "/";
-  for (auto it = probes_.lower_bound(prefix);
-       it != probes_.end() && it->first.starts_with(prefix);) {
-    RemoveSeries(it->second);
-    it = probes_.erase(it);
-  }
-  auto r = ready_series_.find(ns + "/" + check);
-  if (r != ready_series_.end()) {
-    ready_.Remove(r->second);
-    ready_series_.erase(r);
-  }
+  probe_series_.RemoveCheck(ns, check);
 }
 
 void Metrics::ScheduleLateness(probes::Duration lateness) {
@@ -198,18 +130,24 @@ void Metrics::HttpRequest(const std::string& route, const std::string& method, i
   h->Observe(seconds);
 }
 
-std::string Metrics::Serialize() const {
-  std::ostringstream out;
+bool Metrics::WriteExposition(const ProbeSeriesTable::Writer& write) const {
   {
-    // Collect() copies every series into a temporary tree (tens of MB with tens
-    // of thousands of probes); it is freed at the end of this scope.
+    // The registry holds only the operator's own families (a few dozen series):
+    // Collect() + TextSerializer are fine for them.
+    std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, registry_->Collect());
+    if (!write(std::move(out).str())) return false;
   }
-  out << ProcessMetricsText();
-  std::string text = std::move(out).str();  // no second copy of the exposition
-  // glibc keeps freed memory mapped; hand the scrape's temporaries (and the
-  // previous scrape's response) back to the OS so RSS tracks live state.
-  malloc_trim(0);
+  if (!probe_series_.Write(write)) return false;
+  return write(ProcessMetricsText());
+}
+
+std::string Metrics::Serialize() const {
+  std::string text;
+  WriteExposition([&text](std::string_view piece) {
+    text.append(piece);
+    return true;
+  });
   return text;
 }
 

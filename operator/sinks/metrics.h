@@ -5,6 +5,8 @@
 // and removed with their probe or check. `healthgate_probes_total` counters are
 // created on a result's first occurrence, so a probe that always succeeds costs
 // one counter, not eight. HTTP series use route templates, never raw paths.
+// The series that grow with the probes (per probe and per check) live in a
+// ProbeSeriesTable (probe_series.h: compact, streamed); the rest in prometheus-cpp.
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
@@ -14,12 +16,13 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
+#include "operator/sinks/probe_series.h"
 #include "probes/engine/clock.h"
 #include "probes/engine/thresholds.h"
 #include "probes/result.h"
@@ -48,31 +51,20 @@ class Metrics {
   void SetLeader(bool leader);
   void SetReadinessGatePatch(const std::string& result);
 
-  // Prometheus text exposition of every family, plus process_* metrics.
+  // Prometheus text exposition of every family, plus process_* metrics, in
+  // pieces (see ProbeSeriesTable::Write): what the HTTP server streams, so a
+  // scrape never holds the whole text. Returns false when `write` did.
+  bool WriteExposition(const ProbeSeriesTable::Writer& write) const;
+  // The same, as one string (tests, small registries).
   std::string Serialize() const;
 
+  // The prometheus-cpp registry: every family except the per-probe and
+  // per-check ones, which only WriteExposition() renders.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
  private:
-  struct ProbeSeries {
-    std::map<std::string, std::string> labels;
-    prometheus::Gauge* success = nullptr;
-    prometheus::Histogram* duration = nullptr;
-    prometheus::Gauge* consecutive_failures = nullptr;
-    std::array<prometheus::Counter*, std::size(probes::kAllReasons)> totals{};
-  };
-  static std::string Key(const std::string& ns, const std::string& check,
-                         const std::string& probe) {
-    return ns + "/" + check + "/" + probe;
-  }
-  void RemoveSeries(ProbeSeries& s);
-
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Gauge>& success_;
-  prometheus::Family<prometheus::Histogram>& duration_;
-  prometheus::Family<prometheus::Counter>& totals_;
-  prometheus::Family<prometheus::Gauge>& consecutive_failures_;
-  prometheus::Family<prometheus::Gauge>& ready_;
+  ProbeSeriesTable probe_series_;
   prometheus::Family<prometheus::Histogram>& lateness_;
   prometheus::Histogram& lateness_all_;
   prometheus::Counter& skipped_;
@@ -86,8 +78,6 @@ class Metrics {
   prometheus::Gauge& start_time_;
 
   mutable std::mutex mu_;
-  std::map<std::string, ProbeSeries> probes_;
-  std::map<std::string, prometheus::Gauge*> ready_series_;
   std::map<std::string, prometheus::Histogram*> http_duration_series_;
 };
 

@@ -12,6 +12,11 @@
 namespace healthgate::sources {
 namespace fs = std::filesystem;
 
+namespace {
+// How long a load waits for the loop to apply it before trimming anyway.
+constexpr std::chrono::seconds kApplyWait{30};
+}  // namespace
+
 FileSource::FileSource(Options options, controller::Controller& controller, Logger& log)
     : options_(std::move(options)), controller_(controller), log_(log) {}
 
@@ -51,8 +56,13 @@ std::string FileSource::Fingerprint(const std::vector<std::string>& paths, int d
 
 LoadReport FileSource::LoadNow() {
   LoadReport report = Load();
-  // Parsing leaves large temporaries (YAML node trees, JSON copies): give the
-  // freed memory back to the OS instead of keeping it as glibc free lists.
+  // Parsing leaves large temporaries (YAML node trees, JSON copies), and the
+  // batch handed to the controller is freed on the loop thread once applied:
+  // wait for that, then give the freed memory back to the OS instead of keeping
+  // it as glibc free lists. Trimming before the batch was freed left about
+  // 4 KB per probe resident (measured with malloc_stats(): 17 MB free in the
+  // main arena with 4,000 probes).
+  controller_.WaitApplied(kApplyWait);
   malloc_trim(0);
   return report;
 }
@@ -62,15 +72,15 @@ LoadReport FileSource::Load() {
   auto docs = spec::LoadPaths(options_.paths);
   std::map<std::string, controller::DesiredCheck> desired;
   std::map<std::string, std::string> where;  // key -> "file document N"
-  std::map<std::string, std::string> doc_keys;
+  std::map<std::string, std::vector<std::string>> doc_keys;
   for (auto& doc : docs) {
     ++report.documents;
-    const std::string doc_id = doc.source + "#" + std::to_string(doc.index);
+    const auto index = static_cast<std::size_t>(std::max(doc.index, 0));
     std::string key = doc.name.empty() ? "" : doc.ns + "/" + doc.name;
     if (doc.check) key = doc.check->key();
     if (key.empty()) {
-      auto prev = doc_keys_.find(doc_id);
-      if (prev != doc_keys_.end()) key = prev->second;
+      auto prev = doc_keys_.find(doc.source);
+      if (prev != doc_keys_.end() && index < prev->second.size()) key = prev->second[index];
     }
     const std::string here = doc.source + " document " + std::to_string(doc.index);
     if (!key.empty() && where.contains(key)) {
@@ -82,14 +92,21 @@ LoadReport FileSource::Load() {
     }
     if (!key.empty()) {
       where[key] = here;
-      doc_keys[doc_id] = key;
+      auto& keys = doc_keys[doc.source];
+      if (keys.size() <= index) keys.resize(index + 1);
+      keys[index] = key;
     }
     if (doc.check) {
       ++report.valid;
       controller::DesiredCheck d;
       d.ns = doc.check->ns;
       d.name = doc.check->name;
-      d.spec = std::move(doc.check);
+      // A copy, not a move: the parsed check's strings and vectors were allocated
+      // among the parse's temporaries, and kept for as long as the check runs they
+      // would keep those pages resident after the temporaries are freed. Copied
+      // now, they fill the holes instead (measured with 20,000 probes: 3.3 MB less
+      // resident in the main arena).
+      d.spec = std::make_shared<const spec::HealthCheck>(*doc.check);
       desired[key] = std::move(d);
       continue;
     }

@@ -57,9 +57,11 @@ class FileSource {
   Options options_;
   controller::Controller& controller_;
   Logger& log_;
-  // "<file>#<index>" -> "ns/name" of the last load, to attribute a document that
-  // became unreadable (e.g. a YAML syntax error) to the check it used to define.
-  std::map<std::string, std::string> doc_keys_;
+  // File -> "ns/name" of each of its documents (by index; "" when none) in the
+  // last load, to attribute a document that became unreadable (e.g. a YAML
+  // syntax error) to the check it used to define. One entry per file, not per
+  // document: thousands of checks share a few files.
+  std::map<std::string, std::vector<std::string>> doc_keys_;
   std::string files_fp_;
   std::string secrets_fp_;
 

@@ -82,7 +82,7 @@ void KubeSource::OnUpsert(const nlohmann::json& object) {
   if (d.name.empty()) return;  // not addressable; the API server never sends this
   if (doc.check) {
     if (hooks_.on_gate) hooks_.on_gate(d.ns, d.name, doc.check->readiness_gate);
-    d.spec = std::move(doc.check);
+    d.spec = std::make_shared<const spec::HealthCheck>(std::move(*doc.check));
   } else {
     std::string joined;
     for (const auto& e : doc.errors) {

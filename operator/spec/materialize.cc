@@ -2,6 +2,7 @@
 // resolved into the targets. A probe whose secret cannot be resolved is returned
 // blocked (reason SecretNotFound) with a definition that carries no secret at all,
 // so nothing partial reaches the engine.
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -54,7 +55,9 @@ bool Place(probes::Target& target, const SecretUse& use, std::string value) {
 
 }  // namespace
 
-std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResolver& secrets) {
+std::vector<MaterializedProbe> Materialize(const std::shared_ptr<const HealthCheck>& shared,
+                                           SecretResolver& secrets) {
+  const HealthCheck& check = *shared;
   std::vector<MaterializedProbe> out;
   out.reserve(check.probes.size());
   for (const ProbeSpec& p : check.probes) {
@@ -68,6 +71,13 @@ std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResol
     m.definition.initial_delay = p.initial_delay;
     m.definition.thresholds.success = p.success_threshold;
     m.definition.thresholds.failure = p.failure_threshold;
+    if (p.secrets.empty()) {
+      // Nothing to fill in: point into the spec (which the pointer keeps alive)
+      // instead of copying the target.
+      m.definition.target = probes::TargetPtr(shared, &p.target);
+      out.push_back(std::move(m));
+      continue;
+    }
     probes::Target target = p.target;
     for (const SecretUse& use : p.secrets) {
       std::string error;
@@ -83,10 +93,15 @@ std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResol
         break;
       }
     }
-    m.definition.target = m.blocked() ? p.target : std::move(target);
+    m.definition.target = m.blocked() ? probes::TargetPtr(shared, &p.target)
+                                      : std::make_shared<const probes::Target>(std::move(target));
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResolver& secrets) {
+  return Materialize(std::make_shared<const HealthCheck>(check), secrets);
 }
 
 }  // namespace healthgate::spec

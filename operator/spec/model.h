@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -169,6 +170,11 @@ struct MaterializedProbe {
   bool blocked() const { return !blocked_reason.empty(); }
 };
 
+// Targets without secrets point into `check` (shared, not copied); a target
+// with secrets filled in is a copy of its own.
+std::vector<MaterializedProbe> Materialize(const std::shared_ptr<const HealthCheck>& check,
+                                           SecretResolver& secrets);
+// The same for a check not held by a shared_ptr (copies it once).
 std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResolver& secrets);
 
 }  // namespace healthgate::spec

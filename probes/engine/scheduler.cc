@@ -17,18 +17,21 @@ Scheduler::~Scheduler() {
   }
 }
 
-bool Scheduler::Upsert(const ProbeDefinition& def) {
+bool Scheduler::Upsert(ProbeDefinition def) {
   auto it = jobs_.find(def.key);
   if (it != jobs_.end()) {
-    if (it->second->def == def) return false;
+    if (it->second->def == def) {
+      it->second->def.target = std::move(def.target);
+      return false;
+    }
     Remove(def.key);
   }
   auto job = std::make_unique<Job>();
-  job->def = def;
-  auto spread = std::chrono::duration_cast<Duration>(def.interval * random_.Uniform());
-  job->first = clock_.Now() + def.initial_delay + spread;
+  job->def = std::move(def);
+  auto spread = std::chrono::duration_cast<Duration>(job->def.interval * random_.Uniform());
+  job->first = clock_.Now() + job->def.initial_delay + spread;
   Job& ref = *job;
-  jobs_.emplace(def.key, std::move(job));
+  jobs_.emplace(std::string_view(ref.def.key), std::move(job));
   Plan(ref);
   return true;
 }
@@ -54,14 +57,10 @@ void Scheduler::Plan(Job& job) {
   }
   ++job.run;
   job.planned = planned;
-  std::string key = job.def.key;
-  job.timer = timers_.Arm(planned, [this, key] { Fire(key); });
+  job.timer = timers_.Arm(planned, [this, j = &job] { Fire(*j); });
 }
 
-void Scheduler::Fire(const std::string& key) {
-  auto it = jobs_.find(key);
-  if (it == jobs_.end()) return;
-  Job& job = *it->second;
+void Scheduler::Fire(Job& job) {
   job.timer = 0;
   if (job.attempt) {
     ++skipped_runs_;  // still in flight: do not stack a second attempt
@@ -71,21 +70,18 @@ void Scheduler::Fire(const std::string& key) {
   job.attempt_planned = job.planned;
   job.attempt_started = clock_.Now();
   Plan(job);
-  job.attempt = RunAttempt(prober_, timers_, clock_, job.def.target, job.def.timeout,
-                           [this, key](Result r) { OnDone(key, std::move(r)); });
+  job.attempt = RunAttempt(prober_, timers_, clock_, *job.def.target, job.def.timeout,
+                           [this, j = &job](Result r) { OnDone(*j, std::move(r)); });
 }
 
-void Scheduler::OnDone(const std::string& key, Result result) {
-  auto it = jobs_.find(key);
-  if (it == jobs_.end()) return;
-  Job& job = *it->second;
+void Scheduler::OnDone(Job& job, Result result) {
   // The attempt is the caller of this callback: keep it alive until we return.
   std::unique_ptr<Attempt> finished = std::move(job.attempt);
   ThresholdState before = job.state;
   job.state = Step(before, result.healthy, job.def.thresholds);
   if (sink_) {
-    ProbeEvent ev{job.def.key,         result,          before, job.state, job.attempt_planned,
-                  job.attempt_started, clock_.WallNow()};
+    ProbeEvent ev{job.def.key,         *job.def.target,     result,          before, job.state,
+                  job.attempt_planned, job.attempt_started, clock_.WallNow()};
     sink_(ev);
   }
   // The sink may have removed the job: `job` is not touched after it. The finished

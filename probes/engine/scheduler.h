@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "probes/engine/attempt.h"
@@ -24,22 +25,29 @@
 
 namespace healthgate::probes {
 
+// Targets are immutable once defined and shared: the controller keeps the spec a
+// target came from, and the scheduler points into it rather than holding a copy
+// (tens of thousands of probes).
+using TargetPtr = std::shared_ptr<const Target>;
+
 struct ProbeDefinition {
-  std::string key;  // unique per scheduler, e.g. "namespace/check/probe"
-  Target target;
+  std::string key;   // unique per scheduler, e.g. "namespace/check/probe"
+  TargetPtr target;  // never null in a definition given to the scheduler
   Duration interval = std::chrono::seconds(10);
   Duration timeout = std::chrono::seconds(2);
   Duration initial_delay{0};
   Thresholds thresholds;
+  // Equal targets compare by value: the same probe from a re-read spec is the same.
   bool operator==(const ProbeDefinition& o) const {
-    return key == o.key && target == o.target && interval == o.interval && timeout == o.timeout &&
-           initial_delay == o.initial_delay && thresholds.success == o.thresholds.success &&
-           thresholds.failure == o.thresholds.failure;
+    return key == o.key && (target == o.target || (target && o.target && *target == *o.target)) &&
+           interval == o.interval && timeout == o.timeout && initial_delay == o.initial_delay &&
+           thresholds.success == o.thresholds.success && thresholds.failure == o.thresholds.failure;
   }
 };
 
 struct ProbeEvent {
   const std::string& key;
+  const Target& target;
   const Result& result;
   ThresholdState before;
   ThresholdState after;
@@ -62,9 +70,10 @@ class Scheduler {
   ~Scheduler();
 
   // Adds a probe, or replaces one whose definition changed (fresh state and
-  // schedule). An identical definition is left alone, state and schedule intact.
+  // schedule). An identical definition is left alone, state and schedule intact
+  // (it only takes the new target pointer, so the old copy can be freed).
   // Returns true when something changed.
-  bool Upsert(const ProbeDefinition& def);
+  bool Upsert(ProbeDefinition def);
   // Stops a probe; an attempt in flight is cancelled and never reported.
   void Remove(const std::string& key);
   bool Contains(const std::string& key) const { return jobs_.contains(key); }
@@ -85,9 +94,11 @@ class Scheduler {
     MonoTime attempt_started{};
   };
 
+  // Timer and attempt callbacks hold a Job*: Remove() cancels the job's timer
+  // and destroys its attempt (which never reports afterwards) before the Job goes.
   void Plan(Job& job);
-  void Fire(const std::string& key);
-  void OnDone(const std::string& key, Result result);
+  void Fire(Job& job);
+  void OnDone(Job& job, Result result);
 
   Timers& timers_;
   const Clock& clock_;
@@ -95,7 +106,8 @@ class Scheduler {
   Prober& prober_;
   Sink sink_;
   Options options_;
-  std::unordered_map<std::string, std::unique_ptr<Job>> jobs_;
+  // Keyed by a view of the job's own def.key (one copy of each key).
+  std::unordered_map<std::string_view, std::unique_ptr<Job>> jobs_;
   std::uint64_t skipped_runs_ = 0;
 };
 

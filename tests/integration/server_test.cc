@@ -108,13 +108,17 @@ class ServerTest : public ::testing::Test {
     return c;
   }
 
+  static results::ProbeInfoPtr Probe(std::string name, std::string type, bool critical) {
+    return std::make_shared<const results::ProbeInfo>(
+        results::ProbeInfo{std::move(name), std::move(type), critical, "", ""});
+  }
   // shop/orders: db (postgres, critical), pay (http, non-critical).
   void AddOrders() {
     results::CheckInfo i;
     i.ns = "shop";
     i.name = "orders";
     i.generation = 3;
-    i.probes = {{"db", "postgres", true, "", ""}, {"pay", "http", false, "", ""}};
+    i.probes = {Probe("db", "postgres", true), Probe("pay", "http", false)};
     store_.UpsertCheck(i);
   }
   void AddCheck(const std::string& ns, const std::string& name) {
@@ -122,7 +126,7 @@ class ServerTest : public ::testing::Test {
     i.ns = ns;
     i.name = name;
     i.generation = 1;
-    i.probes = {{"tcp", "tcp", true, "", ""}};
+    i.probes = {Probe("tcp", "tcp", true)};
     store_.UpsertCheck(i);
   }
   void Ok(const std::string& probe, const std::string& ns = "shop",

@@ -11,12 +11,19 @@ using probes::Reason;
 using probes::Result;
 using probes::ThresholdState;
 
+ProbeInfoPtr Probe(std::string name, std::string type, bool critical,
+                   std::string blocked_reason = "", std::string blocked_message = "") {
+  return std::make_shared<const ProbeInfo>(ProbeInfo{std::move(name), std::move(type), critical,
+                                                     std::move(blocked_reason),
+                                                     std::move(blocked_message)});
+}
+
 CheckInfo Info() {
   CheckInfo i;
   i.ns = "shop";
   i.name = "orders";
   i.generation = 4;
-  i.probes = {{"db", "postgres", true, "", ""}, {"pay", "http", false, "", ""}};
+  i.probes = {Probe("db", "postgres", true), Probe("pay", "http", false)};
   return i;
 }
 
@@ -97,9 +104,37 @@ TEST_F(ResultsStoreTest, PublishesOnlyVisibleChanges) {
 TEST_F(ResultsStoreTest, HistoryIsBounded) {
   store_.UpsertCheck(Info());
   for (int i = 0; i < 50; ++i) {
-    store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+    clock_.Advance(std::chrono::seconds(1));
+    Result r = i % 5 == 4 ? Result::Failure(Reason::kTimeout, "timed out") : Result::Success();
+    r.latency = std::chrono::microseconds(1000 + i);
+    store_.RecordResult("shop", "orders", "db", r,
+                        St(r.healthy ? Health::kHealthy : Health::kUnhealthy, 1, 0));
   }
-  EXPECT_EQ(store_.Get("shop", "orders")->probes[0].history.size(), Store::kHistory);
+  const History& h = store_.Get("shop", "orders")->probes[0].history;
+  ASSERT_EQ(h.size(), Store::kHistory);
+  // The newest 20 results (30..49), oldest first.
+  EXPECT_EQ(h.back().at(), clock_.WallNow());
+  EXPECT_EQ(h.front().at(), clock_.WallNow() - std::chrono::seconds(19));
+  EXPECT_DOUBLE_EQ(h.front().latency_ms(), 1.030);
+  EXPECT_DOUBLE_EQ(h.back().latency_ms(), 1.049);
+  EXPECT_FALSE(h.back().healthy());
+  EXPECT_EQ(h.back().reason(), Reason::kTimeout);
+  EXPECT_TRUE(h[0].healthy());
+  // The other probe's history is untouched.
+  EXPECT_TRUE(store_.Get("shop", "orders")->probes[1].history.empty());
+}
+
+TEST_F(ResultsStoreTest, SnapshotsShareTheProbeDefinition) {
+  CheckInfo info = Info();
+  store_.UpsertCheck(info);
+  auto before = store_.Get("shop", "orders");
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  auto after = store_.Get("shop", "orders");
+  ASSERT_NE(before, after) << "copy-on-write: a new snapshot per result";
+  EXPECT_EQ(after->probes[0].info, info.probes[0]) << "the definition is shared, not copied";
+  EXPECT_EQ(before->probes[0].info, after->probes[0].info);
+  EXPECT_TRUE(before->probes[0].history.empty()) << "published snapshots never change";
+  EXPECT_EQ(after->probes[0].history.size(), 1u);
 }
 
 TEST_F(ResultsStoreTest, EditKeepsUnchangedProbesAndResetsNamedOnes) {
@@ -108,7 +143,7 @@ TEST_F(ResultsStoreTest, EditKeepsUnchangedProbesAndResetsNamedOnes) {
   store_.RecordResult("shop", "orders", "pay", Result::Success(), St(Health::kHealthy, 1, 0));
   CheckInfo edited = Info();
   edited.generation = 5;
-  edited.probes.push_back({"cache", "redis", true, "", ""});
+  edited.probes.push_back(Probe("cache", "redis", true));
   store_.UpsertCheck(edited, {"pay"});
   auto s = store_.Get("shop", "orders");
   ASSERT_EQ(s->probes.size(), 3u);
@@ -120,8 +155,8 @@ TEST_F(ResultsStoreTest, EditKeepsUnchangedProbesAndResetsNamedOnes) {
 
 TEST_F(ResultsStoreTest, BlockedCriticalProbeIsSecretNotFound) {
   CheckInfo i = Info();
-  i.probes[0].blocked_reason = "SecretNotFound";
-  i.probes[0].blocked_message = "secret shop/pg has no key password";
+  i.probes[0] =
+      Probe("db", "postgres", true, "SecretNotFound", "secret shop/pg has no key password");
   store_.UpsertCheck(i);
   auto s = store_.Get("shop", "orders");
   EXPECT_EQ(s->ready.status, "False");

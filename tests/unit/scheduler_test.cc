@@ -73,7 +73,7 @@ ProbeDefinition Def(const std::string& key, Duration interval = seconds(10),
                     Duration timeout = seconds(2)) {
   ProbeDefinition d;
   d.key = key;
-  d.target = TcpConfig{key, 1, "", std::nullopt};
+  d.target = std::make_shared<const Target>(TcpConfig{key, 1, "", std::nullopt});
   d.interval = interval;
   d.timeout = timeout;
   return d;
@@ -141,6 +141,30 @@ TEST_F(SchedulerTest, FirstRunsSpreadAcrossTheIntervalThenExactPeriod) {
   EXPECT_EQ(b[0], t0_ + milliseconds(2500));
   EXPECT_EQ(b[1], t0_ + milliseconds(12500));
   EXPECT_EQ(StartTimes("c")[0], t0_ + seconds(5));
+}
+
+TEST_F(SchedulerTest, EqualDefinitionKeepsScheduleAndAdoptsTheNewTarget) {
+  Scheduler& s = Make({0.0, 0.9});
+  ProbeDefinition first = Def("a");
+  std::weak_ptr<const Target> old_target = first.target;
+  EXPECT_TRUE(s.Upsert(std::move(first)));
+  timers_.Advance(seconds(1));
+  ASSERT_EQ(prober_.starts.size(), 1u);
+  prober_.Complete("a", true);
+  // The same probe from a re-read spec: another object with equal contents.
+  ProbeDefinition again = Def("a");
+  const Target* new_target = again.target.get();
+  EXPECT_FALSE(s.Upsert(std::move(again))) << "equal definition: nothing changes";
+  EXPECT_TRUE(old_target.expired()) << "the previous copy is released";
+  timers_.Advance(seconds(9));
+  ASSERT_EQ(prober_.starts.size(), 2u) << "schedule kept: next run at 10 s, not re-spread";
+  EXPECT_EQ(std::get<TcpConfig>(*new_target).host, "a");
+  prober_.Complete("a", true);
+  EXPECT_EQ(StartTimes("a"), (std::vector<MonoTime>{t0_, t0_ + seconds(10)}));
+  // A changed target is a new definition: fresh schedule.
+  ProbeDefinition changed = Def("a");
+  changed.target = std::make_shared<const Target>(TcpConfig{"a", 2, "", std::nullopt});
+  EXPECT_TRUE(s.Upsert(std::move(changed)));
 }
 
 TEST_F(SchedulerTest, InitialDelayComesBeforeTheSpread) {

@@ -970,7 +970,7 @@ TEST(Materialize, ResolvesSecretsIntoTargets) {
   EXPECT_EQ(probes[0].name, "db");
   EXPECT_EQ(probes[0].type, "postgres");
   EXPECT_EQ(probes[0].definition.key, "default/orders-deps/db");
-  const auto& pg = std::get<probes::PostgresConfig>(probes[0].definition.target);
+  const auto& pg = std::get<probes::PostgresConfig>(*probes[0].definition.target);
   EXPECT_EQ(pg.password.reveal(), "pg-pass");
   EXPECT_EQ(pg.ca_pem.reveal(), "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----");
   EXPECT_EQ(probes[0].definition.interval, 10s);
@@ -981,12 +981,12 @@ TEST(Materialize, ResolvesSecretsIntoTargets) {
   EXPECT_EQ(probes[1].type, "redis");
   EXPECT_EQ(probes[1].definition.interval, 5s);
   EXPECT_EQ(probes[1].definition.timeout, 500ms);
-  EXPECT_EQ(std::get<probes::RedisConfig>(probes[1].definition.target).password.reveal(),
+  EXPECT_EQ(std::get<probes::RedisConfig>(*probes[1].definition.target).password.reveal(),
             "redis-pass");
 
   EXPECT_EQ(probes[2].type, "http");
   EXPECT_FALSE(probes[2].critical);
-  const auto& http = std::get<probes::HttpConfig>(probes[2].definition.target);
+  const auto& http = std::get<probes::HttpConfig>(*probes[2].definition.target);
   EXPECT_EQ(http.headers[0].value.reveal(), "healthgate");
   EXPECT_EQ(http.headers[1].value.reveal(), "Bearer t0k");
   EXPECT_EQ(http.ca_pem.reveal(), "CA");
@@ -1015,10 +1015,41 @@ TEST(Materialize, MissingSecretBlocksOnlyThatProbe) {
             std::string::npos)
       << probes[0].blocked_message;
   EXPECT_EQ(probes[0].definition.key, "shop/orders/db");
-  EXPECT_TRUE(std::get<probes::PostgresConfig>(probes[0].definition.target).password.empty());
+  EXPECT_TRUE(std::get<probes::PostgresConfig>(*probes[0].definition.target).password.empty());
   EXPECT_FALSE(probes[1].blocked());
   EXPECT_EQ(probes[1].definition.initial_delay, 3s);
   EXPECT_EQ(probes[1].definition.thresholds.failure, 5u);
+}
+
+TEST(Materialize, SharesTargetsWithoutSecretsAndCopiesFilledOnes) {
+  TempDir dir;
+  dir.Write("shop/pg/password", "pg-pass");
+  auto docs = ParseYaml(
+      Header() +
+          "spec:\n  probes:\n"
+          "  - name: db\n    postgres: {host: h, passwordSecretRef: {name: pg, key: password}}\n"
+          "  - " +
+          kTcp,
+      "t.yaml");
+  ASSERT_EQ(docs.size(), 1u);
+  ASSERT_TRUE(docs[0].check.has_value()) << Dump(docs[0]);
+  auto check = std::make_shared<const HealthCheck>(std::move(*docs[0].check));
+  LocalSecretResolver r(dir.path().string());
+  auto probes = Materialize(check, r);
+  ASSERT_EQ(probes.size(), 2u);
+  // The TCP probe points into the spec; the spec stays alive as long as it does.
+  EXPECT_EQ(probes[1].definition.target.get(), &check->probes[1].target);
+  // The postgres probe got its password: a copy of its own, the spec untouched.
+  EXPECT_NE(probes[0].definition.target.get(), &check->probes[0].target);
+  EXPECT_EQ(std::get<probes::PostgresConfig>(*probes[0].definition.target).password.reveal(),
+            "pg-pass");
+  EXPECT_TRUE(std::get<probes::PostgresConfig>(check->probes[0].target).password.empty());
+  std::weak_ptr<const HealthCheck> weak = check;
+  check.reset();
+  EXPECT_FALSE(weak.expired()) << "the shared target keeps its spec alive";
+  EXPECT_TRUE(std::holds_alternative<probes::TcpConfig>(*probes[1].definition.target));
+  probes.clear();
+  EXPECT_TRUE(weak.expired());
 }
 
 }  // namespace
