@@ -118,6 +118,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
             writer.Forget(ns, name);
             events.Forget(ns, name);
             gates.Forget(ns, name);
+            ignored_gates.erase(ns + "/" + name);
           },
           [&](const std::string& ns, const std::string& name,
               const std::optional<spec::ReadinessGate>& gate) {
@@ -149,8 +150,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
               initial_done = true;
             }
             if (!options.leader_elect) return {true, ""};
-            return {true,
-                    leading.load() ? "leader" : "standby: probes, does not write"};
+            return {true, leading.load() ? "leader" : "standby: probes, does not write"};
           },
           log, clock});
   if (auto err = http.Start()) {

@@ -228,11 +228,6 @@ void ReadinessGates::OnPodDeleted(const nlohmann::json& pod) {
   gated_pods_.erase(key);
 }
 
-std::uint64_t ReadinessGates::patches() const {
-  std::lock_guard lock(mu_);
-  return patches_;
-}
-
 void ReadinessGates::Run() {
   while (auto key = queue_.Next()) Reconcile(*key);
 }
@@ -273,10 +268,6 @@ void ReadinessGates::Reconcile(const std::string& pod_key) {
                                  kube::PatchType::kStrategicMerge, *patch);
     if (r.ok()) {
       queue_.Succeeded(pod_key);
-      {
-        std::lock_guard lock(mu_);
-        ++patches_;
-      }
       if (metrics_) metrics_->SetReadinessGatePatch("success");
       log_.Info("pod readiness gate set", {{"namespace", ns},
                                            {"pod", name},

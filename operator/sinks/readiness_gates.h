@@ -101,8 +101,6 @@ class ReadinessGates {
   // The check's snapshot changed (a store notice).
   void CheckChanged(const std::string& ns, const std::string& name);
 
-  std::uint64_t patches() const;
-
  private:
   struct Gate {
     std::string ns;
@@ -131,7 +129,6 @@ class ReadinessGates {
   std::unique_ptr<kube::Reflector> pods_;
   bool started_ = false;
   bool stop_ = false;
-  std::uint64_t patches_ = 0;
   std::thread thread_;
 };
 

@@ -117,7 +117,7 @@ void StatusWriter::WriteOne(const std::string& key) {
   if (options_.observed) observed = options_.observed(ns, name);
   nlohmann::json last_written;
   bool have_written = false;
-  {
+  if (!observed) {  // only then does our last write decide
     std::lock_guard lock(mu_);
     if (auto w = written_.find(key); w != written_.end()) {
       last_written = w->second;
