@@ -60,10 +60,29 @@ int main(int argc, char** argv) {
                         "directory of secrets: DIR/<namespace>/<name>/<key>");
   local_cmd->add_option("--http-address", local.http_address, "address of the HTTP endpoints")
       ->capture_default_str();
+  std::string local_verdict_wait = "30s";
+  auto engine_flags = [](CLI::App* cmd, healthgate::probes::Scheduler::Options& e) {
+    cmd->add_option("--max-in-flight", e.max_in_flight,
+                    "probe attempts running at once; due runs beyond it wait, and a run that "
+                    "waits a whole interval is skipped (counted), never failed (0: no bound)")
+        ->capture_default_str();
+    cmd->add_option("--max-in-flight-per-endpoint", e.max_in_flight_per_endpoint,
+                    "attempts running at once against one host:port (0: no bound)")
+        ->capture_default_str();
+    cmd->add_option("--max-in-flight-per-database", e.max_in_flight_per_database,
+                    "the same for PostgreSQL endpoints, where each attempt starts a backend")
+        ->capture_default_str();
+  };
+  engine_flags(local_cmd, local.engine);
+  local_cmd
+      ->add_option("--startup-verdict-wait", local_verdict_wait,
+                   "/readyz waits at most this long after the initial load for every check's "
+                   "first verdict")
+      ->capture_default_str();
 
   healthgate::cli::OperatorOptions op;
   std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s",
-              secret_refresh = "30s";
+              secret_refresh = "30s", op_verdict_wait = "30s";
   auto* op_cmd = app.add_subcommand(
       "operator", "Kubernetes mode: watch HealthChecks, probe, write status, events and metrics");
   op_cmd->add_option("--kubeconfig", op.kubeconfig,
@@ -72,7 +91,9 @@ int main(int argc, char** argv) {
   op_cmd->add_option("--http-address", op.http_address, "address of the HTTP endpoints")
       ->capture_default_str();
   op_cmd->add_flag("--leader-elect", op.leader_elect,
-                   "only the holder of a coordination.k8s.io Lease probes and writes");
+                   "elect a leader with a coordination.k8s.io Lease: every replica probes and "
+                   "serves the endpoints (hot standby), only the leader writes status, Events "
+                   "and pod conditions");
   op_cmd->add_option("--leader-election-id", op.lease_name, "name of the Lease")
       ->capture_default_str();
   op_cmd->add_option("--leader-election-namespace", op.lease_namespace,
@@ -93,6 +114,12 @@ int main(int argc, char** argv) {
   op_cmd
       ->add_option("--secret-refresh", secret_refresh,
                    "how often referenced Secrets are re-read (rotation)")
+      ->capture_default_str();
+  engine_flags(op_cmd, op.engine);
+  op_cmd
+      ->add_option("--startup-verdict-wait", op_verdict_wait,
+                   "/readyz waits at most this long after the initial list for every check's "
+                   "first verdict")
       ->capture_default_str();
 
   healthgate::cli::WaitOptions wait;
@@ -126,6 +153,13 @@ int main(int argc, char** argv) {
 
   if (*check_cmd) return healthgate::cli::RunCheck(check, stdout, stderr);
   if (*local_cmd) {
+    try {
+      local.verdict_wait = std::chrono::duration_cast<std::chrono::seconds>(
+          FlagDuration(local_verdict_wait, "--startup-verdict-wait"));
+    } catch (const CLI::ValidationError& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
+    }
     healthgate::Logger log(level, stdout, clock);
     return healthgate::cli::RunLocal(local, clock, log);
   }
@@ -138,6 +172,7 @@ int main(int argc, char** argv) {
       op.renew_deadline = secs(renew_deadline, "--renew-deadline");
       op.retry_period = secs(retry_period, "--retry-period");
       op.secret_refresh = secs(secret_refresh, "--secret-refresh");
+      op.verdict_wait = secs(op_verdict_wait, "--startup-verdict-wait");
     } catch (const CLI::ValidationError& e) {
       std::fprintf(stderr, "error: %s\n", e.what());
       return 2;

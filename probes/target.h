@@ -1,6 +1,7 @@
 // What one probe points at: exactly one of the probe types.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <variant>
 
@@ -15,5 +16,10 @@ using Target = std::variant<HttpConfig, TcpConfig, PostgresConfig, RedisConfig>;
 
 // "http", "tcp", "postgres", "redis": the `type` metrics label.
 std::string_view TypeName(const Target& target);
+
+// The server a target's attempts load: "host:port" (for HTTP the URL's host and
+// port, default 80/443), lower-cased. Attempts are bounded per endpoint so that
+// many checks of one server never storm it.
+std::string Endpoint(const Target& target);
 
 }  // namespace healthgate::probes

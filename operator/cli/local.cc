@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "operator/cli/readiness.h"
 #include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
 #include "operator/server/server.h"
@@ -16,21 +17,17 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
   if (!server_options) return 2;
 
   spec::LocalSecretResolver secrets(options.secrets_dir);
-  controller::Runtime runtime(clock, log, secrets, std::random_device{}());
+  controller::Runtime runtime(clock, log, secrets, std::random_device{}(), options.engine);
   runtime.Start();
 
-  std::atomic<bool> loaded{false};
+  StartupReadiness readiness(runtime.store(), clock, options.verdict_wait);
   server::Server http(
       *server_options,
       server::ServerInputs{
           runtime.store(), runtime.metrics(),
           server::HeartbeatLiveness([&runtime] { return runtime.loop().LastHeartbeat(); }, clock,
                                     std::chrono::seconds(5)),
-          [&] {
-            if (!loaded.load()) return server::HealthStatus{false, "initial load in progress"};
-            return server::HealthStatus{true, ""};
-          },
-          log, clock});
+          [&readiness] { return readiness.Check("initial load in progress"); }, log, clock});
   if (auto err = http.Start()) {
     log.Error("cannot serve HTTP", {{"address", options.http_address}, {"error", *err}});
     runtime.Stop();
@@ -41,7 +38,7 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
                             runtime.controller(), log);
   auto report = files.LoadNow();
   runtime.WaitApplied(std::chrono::seconds(30));
-  loaded = true;
+  readiness.Loaded();
   files.Start();
   log.Info("healthgate local is running", {{"address", options.http_address},
                                            {"port", http.BoundPort()},

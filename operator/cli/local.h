@@ -3,11 +3,13 @@
 // operator. Returns the process exit code (0 after SIGTERM/SIGINT).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "operator/log/log.h"
 #include "probes/engine/clock.h"
+#include "probes/engine/scheduler.h"
 
 namespace healthgate::cli {
 
@@ -15,6 +17,12 @@ struct LocalOptions {
   std::vector<std::string> paths;
   std::string secrets_dir;
   std::string http_address = ":8080";
+  // /readyz waits at most this long after the initial load for every check's
+  // first verdict (--startup-verdict-wait).
+  std::chrono::seconds verdict_wait{30};
+  // Admission bounds of the probe engine (--max-in-flight, --max-in-flight-per-endpoint,
+  // --max-in-flight-per-database).
+  probes::Scheduler::Options engine;
 };
 
 int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& log);

@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "operator/cli/readiness.h"
 #include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
 #include "operator/kube/client.h"
@@ -59,8 +60,8 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
   kube::Client& client = **created;
   const std::string identity = options.identity.empty() ? DefaultIdentity() : options.identity;
 
-  sources::KubeSecretResolver secrets(client);
-  controller::Runtime runtime(clock, log, secrets, std::random_device{}());
+  sources::KubeSecretResolver secrets(client, log);
+  controller::Runtime runtime(clock, log, secrets, std::random_device{}(), options.engine);
   sources::KubeSource* source_ptr = nullptr;
 
   std::atomic<bool> leading{false};  // this replica may write (leader, or no election)
@@ -82,6 +83,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
         // A merge patch keeps fields it does not name: clear optional ones explicitly.
         nlohmann::json body = status;
         if (!body.contains("invalidSpec")) body["invalidSpec"] = nullptr;
+        body["lastProbeTime"] = nullptr;  // written by earlier versions, no longer kept
         auto r = client.PatchStatus(checks.InNamespace(ns), name, kube::PatchType::kMerge,
                                     nlohmann::json{{"status", std::move(body)}});
         if (r.ok()) return sinks::WriteResult::kOk;
@@ -131,7 +133,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
           }});
   source_ptr = &source;
 
-  std::atomic<bool> initial_done{false};
+  StartupReadiness readiness(runtime.store(), clock, options.verdict_wait);
   server::Server http(
       *server_options,
       server::ServerInputs{
@@ -142,12 +144,15 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
           // answer the per-check URLs behind a Service: ready once synced, whether
           // it leads or not. Only the leader writes.
           [&]() -> server::HealthStatus {
-            if (!initial_done.load()) {
-              if (!source.synced()) return {false, "initial list of HealthChecks in progress"};
-              if (runtime.controller().applied_generation() <
-                  runtime.controller().submitted_generation())
-                return {false, "scheduling probes"};
-              initial_done = true;
+            auto st = readiness.Check("initial list of HealthChecks in progress");
+            if (!st.ok) {
+              // Loaded once the list is applied on the loop (checked here: the
+              // reflector has no "applied" notice of its own).
+              if (source.synced() && runtime.controller().applied_generation() >=
+                                         runtime.controller().submitted_generation()) {
+                readiness.Loaded();
+              }
+              return st;
             }
             if (!options.leader_elect) return {true, ""};
             return {true, leading.load() ? "leader" : "standby: probes, does not write"};

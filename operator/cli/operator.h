@@ -8,6 +8,7 @@
 
 #include "operator/log/log.h"
 #include "probes/engine/clock.h"
+#include "probes/engine/scheduler.h"
 
 namespace healthgate::cli {
 
@@ -23,7 +24,9 @@ struct OperatorOptions {
   std::chrono::seconds renew_deadline{10};
   std::chrono::seconds retry_period{2};
   std::chrono::seconds secret_refresh{30};
-  bool readiness_gates = true;  // false: spec.readinessGate is logged and ignored
+  bool readiness_gates = true;            // false: spec.readinessGate is logged and ignored
+  std::chrono::seconds verdict_wait{30};  // as LocalOptions::verdict_wait
+  probes::Scheduler::Options engine;      // as LocalOptions::engine
 };
 
 int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log);

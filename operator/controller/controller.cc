@@ -162,19 +162,44 @@ void Controller::Apply(Planned& planned) {
     auto old = std::find_if(run.probes.begin(), run.probes.end(),
                             [&](const RunningProbe& r) { return r.name == mp.name; });
     const bool existed = old != run.probes.end();
+    const bool type_changed = existed && old->type != mp.type;
+    if (type_changed) {
+      // Another kind of probe under the same name: its series and history are not
+      // comparable with the old ones.
+      reset.push_back(mp.name);
+      if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, mp.name);
+    }
     if (mp.blocked()) {
       if (scheduler_ && scheduler_->Contains(mp.definition.key)) {
         scheduler_->Remove(mp.definition.key);
       }
-      if (existed && !old->blocked) reset.push_back(mp.name);
-    } else if (scheduler_ && scheduler_->Upsert(std::move(mp.definition))) {
-      // New or changed definition: it starts over (fresh thresholds and history).
-      if (existed) {
-        reset.push_back(mp.name);
-        if (deps_.metrics) deps_.metrics->ProbeRemoved(d.ns, d.name, mp.name);
+      if (existed && !old->blocked() && !type_changed) reset.push_back(mp.name);
+      if (deps_.metrics) {
+        deps_.metrics->ProbeBlocked(d.ns, d.name, mp.name, mp.type, mp.blocked_reason);
       }
+    } else if (scheduler_) {
+      // New or changed definition: the scheduler keeps the thresholds state of a
+      // changed one and runs it promptly, and the store keeps its record, so an
+      // edit or a rotated secret never opens a "pending" window.
+      scheduler_->Upsert(std::move(mp.definition));
     }
-    next.push_back(RunningProbe{mp.name, mp.blocked()});
+    const bool was_blocked = existed && old->blocked();
+    if (mp.blocked() && (!was_blocked || old->blocked_reason != mp.blocked_reason ||
+                         old->blocked_message != mp.blocked_message)) {
+      deps_.log.Warn("probe blocked", {{"namespace", d.ns},
+                                       {"healthcheck", d.name},
+                                       {"probe", mp.name},
+                                       {"type", mp.type},
+                                       {"reason", mp.blocked_reason},
+                                       {"error", mp.blocked_message}});
+    } else if (!mp.blocked() && was_blocked) {
+      deps_.log.Info("probe unblocked", {{"namespace", d.ns},
+                                         {"healthcheck", d.name},
+                                         {"probe", mp.name},
+                                         {"type", mp.type},
+                                         {"was", old->blocked_reason}});
+    }
+    next.push_back(RunningProbe{mp.name, mp.type, mp.blocked_reason, mp.blocked_message});
   }
   // Probes that are gone.
   for (const RunningProbe& rp : run.probes) {
@@ -196,6 +221,31 @@ void Controller::Apply(Planned& planned) {
                                            {"running_previous_version", d.spec != nullptr}});
   }
   run.invalid_message = d.invalid_message;
+}
+
+void Controller::WatchSaturation() {
+  const bool saturated = scheduler_->waiting() > 0;
+  const auto now = std::chrono::steady_clock::now();
+  if (!saturated) {
+    if (saturation_warned_) {
+      deps_.log.Info("probe loop no longer saturated",
+                     {{"skipped_runs", scheduler_->skipped_runs()}});
+    }
+    saturated_since_.reset();
+    saturation_warned_ = false;
+    return;
+  }
+  if (!saturated_since_) saturated_since_ = now;
+  if (!saturation_warned_ && now - *saturated_since_ >= std::chrono::seconds(30)) {
+    saturation_warned_ = true;
+    deps_.log.Warn(
+        "probe loop saturated for 30 s: probe runs wait for a slot and some are skipped (not "
+        "failed); give healthgate more CPU, probe fewer checks, or lengthen their intervals",
+        {{"in_flight", scheduler_->in_flight()},
+         {"waiting", scheduler_->waiting()},
+         {"max_in_flight", scheduler_->max_in_flight()},
+         {"skipped_runs", scheduler_->skipped_runs()}});
+  }
 }
 
 void Controller::RemoveOnLoop(const std::string& key) {
@@ -223,8 +273,11 @@ void Controller::OnProbeEvent(const probes::ProbeEvent& ev) {
     if (scheduler_) {
       for (; skipped_seen_ < scheduler_->skipped_runs(); ++skipped_seen_)
         deps_.metrics->ScheduleSkipped();
+      deps_.metrics->ProbeLoad(scheduler_->in_flight(), scheduler_->waiting(),
+                               scheduler_->max_in_flight());
     }
   }
+  if (scheduler_) WatchSaturation();
   if (ev.before.health != ev.after.health) {
     const bool healthy = ev.after.health == probes::Health::kHealthy;
     nlohmann::json f = {

@@ -6,11 +6,15 @@
 //
 // Rules:
 //  - a probe whose definition is unchanged keeps its schedule, thresholds state and
-//    history; a changed probe starts over; a removed probe stops and its series go;
+//    history; a changed probe (an edit, a rotated secret) gets a new schedule with
+//    a prompt first run but keeps its verdict, history and series (no "pending"
+//    window); a removed probe stops and its series go;
 //  - a check whose latest version is invalid keeps running its previous valid
 //    version, and the store shows the error beside it (Ready=False, InvalidSpec when
 //    there is no previous version);
-//  - a probe whose Secret is missing does not run; it shows SecretNotFound.
+//  - a probe whose Secret cannot be used does not run; it shows the lookup's reason
+//    (SecretNotFound, SecretForbidden, SecretUnavailable), its success metric is 0
+//    with healthgate_probe_blocked naming the reason, and each change is logged once.
 //
 // Thread-safety: Replace/Upsert/Remove/Refresh may be called from any thread (one
 // source thread at a time); they resolve secrets on the caller's thread (file or
@@ -102,7 +106,10 @@ class Controller {
   // scheduler key is "<ns>/<check>/<probe>".
   struct RunningProbe {
     std::string name;
-    bool blocked = false;
+    std::string type;
+    std::string blocked_reason;  // empty: runs
+    std::string blocked_message;
+    bool blocked() const { return !blocked_reason.empty(); }
   };
   struct Running {
     std::vector<RunningProbe> probes;
@@ -115,6 +122,9 @@ class Controller {
   // Loop thread.
   void Apply(Planned& planned);
   void RemoveOnLoop(const std::string& key);
+  // Logs once when the loop has had runs waiting for a slot for 30 s, and once
+  // when it recovers (loop thread).
+  void WatchSaturation();
 
   Deps deps_;
   probes::Scheduler* scheduler_ = nullptr;
@@ -125,6 +135,8 @@ class Controller {
   // Loop thread only.
   std::map<std::string, Running> running_;  // by "<ns>/<name>"
   std::uint64_t skipped_seen_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> saturated_since_;
+  bool saturation_warned_ = false;
 
   void MarkApplied();
 

@@ -3,7 +3,7 @@
 namespace healthgate::controller {
 
 Runtime::Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
-                 std::uint64_t seed)
+                 std::uint64_t seed, probes::Scheduler::Options engine)
     : clock_(clock),
       log_(log),
       loop_(clock),
@@ -17,7 +17,7 @@ Runtime::Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& 
   probes_ = std::make_unique<probes::ProbeSet>(loop_, resolver_);
   scheduler_ = std::make_unique<probes::Scheduler>(
       *timers_, clock_, random_, *probes_,
-      [this](const probes::ProbeEvent& ev) { controller_.OnProbeEvent(ev); });
+      [this](const probes::ProbeEvent& ev) { controller_.OnProbeEvent(ev); }, engine);
   controller_.AttachScheduler(scheduler_.get());
   store_.Subscribe([this](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change == results::Store::Change::kRemoved) return;  // the controller removed series

@@ -30,7 +30,7 @@ namespace healthgate::controller {
 class Runtime {
  public:
   Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
-          std::uint64_t seed);
+          std::uint64_t seed, probes::Scheduler::Options engine = {});
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

@@ -47,27 +47,27 @@ json ConditionJson(const Condition& c) {
 }
 
 json StatusJson(const CheckSnapshot& s) {
+  // Only states are written to the API server (docs/operator.md, "Status"): a
+  // field that changes on every run (latency, counters, last probe time, a
+  // success payload) would either be stale in the status or cost a write per run.
+  // The live values are in the JSON API and the metrics.
   json probes_json = json::array();
   for (const ProbeRecord& p : s.probes) {
+    const bool blocked = !p.info->blocked_reason.empty();
+    const bool healthy = !blocked && p.healthy();
     json pj{{"name", p.info->name},
             {"type", p.info->type},
-            {"healthy", p.info->blocked_reason.empty() && p.healthy()},
-            {"reason", p.info->blocked_reason.empty()
-                           ? (p.has_result ? std::string(probes::ReasonName(p.reason)) : "")
-                           : p.info->blocked_reason},
-            {"message", p.info->blocked_reason.empty() ? p.message : p.info->blocked_message},
-            {"latencyMs", static_cast<std::int64_t>(p.latency_ms + 0.5)},
-            {"consecutiveSuccesses", p.consecutive_successes},
-            {"consecutiveFailures", p.consecutive_failures}};
+            {"healthy", healthy},
+            {"reason", !blocked ? (p.has_result ? std::string(probes::ReasonName(p.reason)) : "")
+                                : p.info->blocked_reason},
+            {"message", blocked ? p.info->blocked_message : (healthy ? "" : p.message)}};
     if (p.last_transition_time) pj["lastTransitionTime"] = KubeTime(*p.last_transition_time);
-    if (p.last_probe_time) pj["lastProbeTime"] = KubeTime(*p.last_probe_time);
     probes_json.push_back(std::move(pj));
   }
   json out{{"observedGeneration", s.generation},
            {"conditions", json::array({ConditionJson(s.ready), ConditionJson(s.degraded)})},
            {"probes", std::move(probes_json)},
            {"summary", Summary(s)}};
-  if (s.last_probe_time) out["lastProbeTime"] = KubeTime(*s.last_probe_time);
   if (!s.invalid_message.empty()) out["invalidSpec"] = s.invalid_message;
   return out;
 }

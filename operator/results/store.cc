@@ -97,7 +97,17 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
 
 namespace {
 
-// True when a user would see a difference between two snapshots.
+// The message a status shows for a probe: the last result's while the probe is
+// not healthy, nothing while it is. A success payload (`SELECT now()`, `DBSIZE`)
+// or the text of a failure still under the threshold changes every run; neither
+// is a state a user must be told about, so neither may cause a status write.
+const std::string& ShownMessage(const ProbeRecord& p) {
+  static const std::string kNone;
+  return p.healthy() ? kNone : p.message;
+}
+
+// True when a user would see a difference between two snapshots' states
+// (conditions, per-probe health, reason, blocked state, generation).
 bool VisiblyDifferent(const CheckSnapshot& a, const CheckSnapshot& b) {
   if (!a.ready.SameVisible(b.ready) || !a.degraded.SameVisible(b.degraded)) return true;
   if (a.invalid_message != b.invalid_message || a.generation != b.generation) return true;
@@ -106,7 +116,8 @@ bool VisiblyDifferent(const CheckSnapshot& a, const CheckSnapshot& b) {
     const ProbeRecord& x = a.probes[i];
     const ProbeRecord& y = b.probes[i];
     if ((x.info != y.info && !(*x.info == *y.info)) || x.health != y.health ||
-        x.has_result != y.has_result || x.message != y.message || x.reason != y.reason) {
+        x.has_result != y.has_result || ShownMessage(x) != ShownMessage(y) ||
+        x.reason != y.reason) {
       return true;
     }
   }
@@ -223,6 +234,13 @@ std::vector<SnapshotPtr> Store::List(const std::string& ns) const {
 std::size_t Store::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return checks_.size();
+}
+
+std::size_t Store::PendingChecks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<std::size_t>(std::count_if(checks_.begin(), checks_.end(), [](const auto& kv) {
+    return kv.second->ready.status == "Unknown";
+  }));
 }
 
 void Store::Subscribe(Subscriber s) {

@@ -131,6 +131,8 @@ class Store {
   // Sorted by namespace, then name. Empty `ns`: every namespace.
   std::vector<SnapshotPtr> List(const std::string& ns = "") const;
   std::size_t size() const;
+  // Checks still waiting for their first verdict (Ready Unknown, ProbesPending).
+  std::size_t PendingChecks() const;
 
   // Subscribers must not call back into the store's writers.
   void Subscribe(Subscriber s);

@@ -18,9 +18,38 @@ std::string ReadyOf(const nlohmann::json& object) {
 
 }  // namespace
 
+std::optional<SentEvents::Sent> SentEvents::Find(const std::string& check,
+                                                 const std::string& reason,
+                                                 const std::string& message, probes::WallTime now) {
+  auto c = by_check_.find(check);
+  if (c == by_check_.end()) return std::nullopt;
+  std::erase_if(c->second, [&](const auto& kv) { return now - kv.second.at >= window_; });
+  std::optional<Sent> out;
+  if (auto r = c->second.find(reason); r != c->second.end() && r->second.message == message) {
+    out = r->second;
+  }
+  if (c->second.empty()) by_check_.erase(c);
+  return out;
+}
+
+void SentEvents::Remember(const std::string& check, const std::string& reason, Sent sent) {
+  by_check_[check][reason] = std::move(sent);
+}
+
+std::size_t SentEvents::size() const {
+  std::size_t n = 0;
+  for (const auto& [check, reasons] : by_check_) n += reasons.size();
+  return n;
+}
+
 EventRecorder::EventRecorder(kube::Client& client, Metrics* metrics, Logger& log,
                              const probes::Clock& clock, Options options)
-    : client_(client), metrics_(metrics), log_(log), clock_(clock), options_(std::move(options)) {}
+    : client_(client),
+      metrics_(metrics),
+      log_(log),
+      clock_(clock),
+      options_(std::move(options)),
+      sent_(options_.dedupe_window) {}
 
 EventRecorder::~EventRecorder() { Stop(); }
 
@@ -58,6 +87,13 @@ void EventRecorder::Observe(const results::CheckSnapshot& s) {
   // A check seen for the first time that starts ready is not news; one that
   // starts failing is.
   if (first && now == "True") return;
+  if (queue_.size() >= kMaxQueued) {
+    const Pending& dropped = queue_.front();
+    log_.Warn(
+        "event queue full; dropping the oldest transition",
+        {{"namespace", dropped.ns}, {"healthcheck", dropped.name}, {"reason", dropped.reason}});
+    queue_.pop_front();
+  }
   if (now == "True")
     queue_.push_back({s.ns, s.name, "Normal", "Ready", s.ready.message});
   else
@@ -70,6 +106,7 @@ void EventRecorder::Forget(const std::string& ns, const std::string& name) {
   const std::string key = ns + "/" + name;
   last_ready_.erase(key);
   uids_.erase(key);
+  sent_.Forget(key);
 }
 
 std::uint64_t EventRecorder::emitted() const {
@@ -93,32 +130,28 @@ void EventRecorder::Run() {
 void EventRecorder::Emit(const Pending& e) {
   if (options_.may_write && !options_.may_write()) return;
   const kube::ResourceRef events{"", "v1", "events", e.ns};
-  const std::string dedupe = e.ns + "/" + e.name + "|" + e.reason + "|" + e.message;
+  const std::string check = e.ns + "/" + e.name;
   const auto wall = clock_.WallNow();
   std::string uid;
-  Sent previous;
-  bool repeat = false;
+  std::optional<SentEvents::Sent> previous;
   {
     std::lock_guard lock(mu_);
-    uid = uids_[e.ns + "/" + e.name];
-    auto it = sent_.find(dedupe);
-    if (it != sent_.end() && wall - it->second.at < options_.dedupe_window) {
-      previous = it->second;
-      repeat = true;
-    }
+    uid = uids_[check];
+    previous = sent_.Find(check, e.reason, e.message, wall);
   }
-  if (repeat) {
-    nlohmann::json patch = {{"count", previous.count + 1}, {"lastTimestamp", kube::Time(wall)}};
-    auto r = client_.Patch(events, previous.event_name, kube::PatchType::kMerge, patch);
+  if (previous) {
+    nlohmann::json patch = {{"count", previous->count + 1}, {"lastTimestamp", kube::Time(wall)}};
+    auto r = client_.Patch(events, previous->event_name, kube::PatchType::kMerge, patch);
     if (r.ok()) {
       std::lock_guard lock(mu_);
-      sent_[dedupe] = {previous.event_name, previous.count + 1, wall};
+      sent_.Remember(check, e.reason, {previous->event_name, e.message, previous->count + 1, wall});
       ++emitted_;
       if (metrics_) metrics_->EventEmitted(e.type);
       return;
     }
     // The Event expired or was deleted: create a new one below.
   }
+  const std::string dedupe = check + "|" + e.reason + "|" + e.message;
   char suffix[32];
   std::snprintf(suffix, sizeof suffix, ".%016llx",
                 static_cast<unsigned long long>(
@@ -151,7 +184,7 @@ void EventRecorder::Emit(const Pending& e) {
     return;
   }
   std::lock_guard lock(mu_);
-  sent_[dedupe] = {event_name, 1, wall};
+  sent_.Remember(check, e.reason, {event_name, e.message, 1, wall});
   ++emitted_;
   if (metrics_) metrics_->EventEmitted(e.type);
 }

@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -29,6 +30,32 @@
 #include "probes/engine/clock.h"
 
 namespace healthgate::sinks {
+
+// What the recorder remembers of the Events it sent, for the dedupe window:
+// per check, at most one Event per reason (Ready, NotReady), the newest. So memory
+// is bounded by the checks that exist (Forget drops a deleted check's), however
+// many different messages a flapping check produces, and entries older than the
+// window are dropped as they are met. Not thread-safe (the recorder's lock).
+class SentEvents {
+ public:
+  struct Sent {
+    std::string event_name;
+    std::string message;
+    int count = 0;
+    probes::WallTime at{};
+  };
+  explicit SentEvents(std::chrono::minutes window) : window_(window) {}
+  // The Event to bump for (check, reason, message) at `now`, if one is in the window.
+  std::optional<Sent> Find(const std::string& check, const std::string& reason,
+                           const std::string& message, probes::WallTime now);
+  void Remember(const std::string& check, const std::string& reason, Sent sent);
+  void Forget(const std::string& check) { by_check_.erase(check); }
+  std::size_t size() const;  // remembered Events, all checks
+
+ private:
+  std::chrono::minutes window_;
+  std::map<std::string, std::map<std::string, Sent>> by_check_;  // check -> reason -> last
+};
 
 class EventRecorder {
  public:
@@ -57,11 +84,9 @@ class EventRecorder {
   struct Pending {
     std::string ns, name, type, reason, message;
   };
-  struct Sent {
-    std::string event_name;
-    int count = 0;
-    probes::WallTime at{};
-  };
+  // Transitions waiting for the API (it may be down): at most this many; the
+  // oldest are dropped (logged) beyond it.
+  static constexpr std::size_t kMaxQueued = 1024;
   void Run();
   void Emit(const Pending& e);
 
@@ -76,7 +101,7 @@ class EventRecorder {
   std::map<std::string, std::string> last_ready_;  // key -> "True"/"False"
   std::map<std::string, std::string> uids_;
   std::deque<Pending> queue_;
-  std::map<std::string, Sent> sent_;  // key|reason|message -> last Event
+  SentEvents sent_;
   bool stop_ = false;
   std::uint64_t emitted_ = 0;
   std::thread thread_;

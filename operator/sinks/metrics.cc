@@ -36,7 +36,8 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
       lateness_all_(lateness_.Add({}, kLatenessBuckets)),
       skipped_(BuildCounter()
                    .Name("healthgate_schedule_skipped_total")
-                   .Help("Planned runs skipped because the previous attempt was still running.")
+                   .Help("Planned runs skipped: the previous attempt was still running, or the "
+                         "run waited a whole interval for an admission slot (overload).")
                    .Register(*registry_)
                    .Add({})),
       watch_restarts_(BuildCounter()
@@ -60,6 +61,21 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                          .Name("healthgate_http_request_duration_seconds")
                          .Help("Time to serve HTTP requests, by route template.")
                          .Register(*registry_)),
+      in_flight_(BuildGauge()
+                     .Name("healthgate_probe_loop_in_flight")
+                     .Help("Probe attempts running now.")
+                     .Register(*registry_)
+                     .Add({})),
+      waiting_(BuildGauge()
+                   .Name("healthgate_probe_loop_waiting")
+                   .Help("Due probe runs waiting for an admission slot.")
+                   .Register(*registry_)
+                   .Add({})),
+      saturation_(BuildGauge()
+                      .Name("healthgate_probe_loop_saturation")
+                      .Help("Attempts in flight as a share of the admission bound (1: full).")
+                      .Register(*registry_)
+                      .Add({})),
       leader_(BuildGauge()
                   .Name("healthgate_leader")
                   .Help("Whether this instance holds the leader lease (1) or not (0).")
@@ -88,6 +104,12 @@ void Metrics::ProbeResult(const std::string& ns, const std::string& check, const
                        state.consecutive_failures);
 }
 
+void Metrics::ProbeBlocked(const std::string& ns, const std::string& check,
+                           const std::string& probe, const std::string& type,
+                           const std::string& reason) {
+  probe_series_.SetBlocked(ns, check, probe, type, reason);
+}
+
 void Metrics::ProbeRemoved(const std::string& ns, const std::string& check,
                            const std::string& probe) {
   probe_series_.RemoveProbe(ns, check, probe);
@@ -106,6 +128,14 @@ void Metrics::ScheduleLateness(probes::Duration lateness) {
 }
 
 void Metrics::ScheduleSkipped() { skipped_.Increment(); }
+
+void Metrics::ProbeLoad(std::size_t in_flight, std::size_t waiting, std::size_t max_in_flight) {
+  in_flight_.Set(static_cast<double>(in_flight));
+  waiting_.Set(static_cast<double>(waiting));
+  saturation_.Set(max_in_flight == 0
+                      ? 0.0
+                      : static_cast<double>(in_flight) / static_cast<double>(max_in_flight));
+}
 void Metrics::WatchRestart() { watch_restarts_.Increment(); }
 void Metrics::StatusWrite(const std::string& result) {
   status_writes_.Add({{"result", result}}).Increment();

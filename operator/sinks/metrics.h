@@ -38,12 +38,17 @@ class Metrics {
   void ProbeResult(const std::string& ns, const std::string& check, const std::string& probe,
                    const std::string& type, const probes::Result& result,
                    const probes::ThresholdState& state);
+  // The probe cannot run (e.g. SecretNotFound): success 0, healthgate_probe_blocked.
+  void ProbeBlocked(const std::string& ns, const std::string& check, const std::string& probe,
+                    const std::string& type, const std::string& reason);
   void ProbeRemoved(const std::string& ns, const std::string& check, const std::string& probe);
   void CheckReady(const std::string& ns, const std::string& check, bool ready);
   void CheckRemoved(const std::string& ns, const std::string& check);
 
   void ScheduleLateness(probes::Duration lateness);
   void ScheduleSkipped();
+  // The probe loop's admission state (loop thread, after each attempt).
+  void ProbeLoad(std::size_t in_flight, std::size_t waiting, std::size_t max_in_flight);
   void WatchRestart();
   void StatusWrite(const std::string& result);  // success, conflict, error
   void EventEmitted(const std::string& type);   // Normal, Warning
@@ -73,6 +78,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& events_;
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Family<prometheus::Histogram>& http_duration_;
+  prometheus::Gauge& in_flight_;
+  prometheus::Gauge& waiting_;
+  prometheus::Gauge& saturation_;
   prometheus::Gauge& leader_;
   prometheus::Family<prometheus::Counter>& gate_patches_;
   prometheus::Gauge& start_time_;

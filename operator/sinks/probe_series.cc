@@ -23,6 +23,10 @@ constexpr std::string_view kReadyHeader =
     "# HELP healthgate_healthcheck_ready Whether every critical probe of the HealthCheck is "
     "healthy (1) or not (0).\n# TYPE healthgate_healthcheck_ready gauge\n";
 
+constexpr std::string_view kBlockedHeader =
+    "# HELP healthgate_probe_blocked Probes that cannot run (1), by reason: SecretNotFound, "
+    "SecretForbidden, SecretUnavailable.\n# TYPE healthgate_probe_blocked gauge\n";
+
 void AppendNumber(std::string& out, std::uint64_t v) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
@@ -83,10 +87,9 @@ void AppendProbeLabels(std::string& out, std::string_view ns, std::string_view c
 
 }  // namespace
 
-void ProbeSeriesTable::Record(std::string_view ns, std::string_view check, std::string_view probe,
-                              std::string_view type, bool healthy, double seconds,
-                              probes::Reason reason, std::uint32_t consecutive_failures) {
-  std::lock_guard<std::mutex> lock(mu_);
+ProbeSeriesTable::Probe& ProbeSeriesTable::FindOrAdd(std::string_view ns, std::string_view check,
+                                                     std::string_view probe,
+                                                     std::string_view type) {
   auto it = checks_.find(std::pair{ns, check});
   if (it == checks_.end()) {
     it = checks_.emplace(Key{std::string(ns), std::string(check)}, Check{}).first;
@@ -99,6 +102,24 @@ void ProbeSeriesTable::Record(std::string_view ns, std::string_view check, std::
     p->name = std::string(probe);
     p->type = std::string(type);
   }
+  return *p;
+}
+
+void ProbeSeriesTable::SetBlocked(std::string_view ns, std::string_view check,
+                                  std::string_view probe, std::string_view type,
+                                  std::string_view reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Probe& p = FindOrAdd(ns, check, probe, type);
+  p.success = false;
+  p.blocked = std::string(reason);
+}
+
+void ProbeSeriesTable::Record(std::string_view ns, std::string_view check, std::string_view probe,
+                              std::string_view type, bool healthy, double seconds,
+                              probes::Reason reason, std::uint32_t consecutive_failures) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Probe* p = &FindOrAdd(ns, check, probe, type);
+  p->blocked.clear();
   p->success = healthy;
   p->consecutive_failures = consecutive_failures;
   seconds = std::max(0.0, seconds);
@@ -158,6 +179,21 @@ bool ProbeSeriesTable::Render(Family family, const Key& key, const Check& check,
     AppendLabel(out, "namespace", ns);
     out += *check.ready ? "} 1\n" : "} 0\n";
     return true;
+  }
+  if (family == Family::kBlocked) {
+    bool any = false;
+    for (const Probe& p : check.probes) {
+      if (p.blocked.empty()) continue;
+      out += "healthgate_probe_blocked{";
+      AppendProbeLabels(out, ns, name, p.name);
+      out += ',';
+      AppendLabel(out, "reason", p.blocked);
+      out += ',';
+      AppendLabel(out, "type", p.type);
+      out += "} 1\n";
+      any = true;
+    }
+    return any;
   }
   for (const Probe& p : check.probes) {
     switch (family) {
@@ -226,6 +262,7 @@ bool ProbeSeriesTable::Render(Family family, const Key& key, const Check& check,
         break;
       }
       case Family::kReady:
+      case Family::kBlocked:
         break;
     }
   }
@@ -238,7 +275,8 @@ bool ProbeSeriesTable::Write(const Writer& write, std::size_t piece_bytes) const
       {Family::kDuration, kDurationHeader},
       {Family::kTotals, kTotalsHeader},
       {Family::kConsecutiveFailures, kConsecutiveFailuresHeader},
-      {Family::kReady, kReadyHeader}};
+      {Family::kReady, kReadyHeader},
+      {Family::kBlocked, kBlockedHeader}};
   piece_bytes = std::max<std::size_t>(piece_bytes, 1);
   std::string piece;
   piece.reserve(piece_bytes + 4096);

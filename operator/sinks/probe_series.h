@@ -6,6 +6,7 @@
 //   healthgate_probes_total{namespace,healthcheck,probe,type,result}         counter
 //   healthgate_probe_consecutive_failures{namespace,healthcheck,probe,type}  gauge
 //   healthgate_healthcheck_ready{namespace,healthcheck}                      gauge
+//   healthgate_probe_blocked{namespace,healthcheck,probe,type,reason}       gauge, 1 while blocked
 //
 // Why not prometheus-cpp's Family/Gauge/Histogram for these: they are the only
 // series whose number grows with the probes (14 per probe, tens of thousands of
@@ -60,6 +61,11 @@ class ProbeSeriesTable {
   void Record(std::string_view ns, std::string_view check, std::string_view probe,
               std::string_view type, bool healthy, double seconds, probes::Reason reason,
               std::uint32_t consecutive_failures);
+  // The probe cannot run (`reason`, e.g. SecretNotFound): its success gauge says 0
+  // (it is not passing, whatever it did before) and healthgate_probe_blocked
+  // names the reason. The next Record() (it runs again) ends the blocked state.
+  void SetBlocked(std::string_view ns, std::string_view check, std::string_view probe,
+                  std::string_view type, std::string_view reason);
   void RemoveProbe(std::string_view ns, std::string_view check, std::string_view probe);
   void SetReady(std::string_view ns, std::string_view check, bool ready);
   // Every series of the check (its probes' and its ready gauge).
@@ -78,6 +84,7 @@ class ProbeSeriesTable {
     std::string type;
     bool success = false;
     std::uint32_t consecutive_failures = 0;
+    std::string blocked;  // the reason while blocked, else empty
     // Per bucket (not cumulative); the last one is +Inf.
     std::array<std::uint64_t, kDurationBuckets.size() + 1> buckets{};
     double duration_sum = 0;
@@ -86,7 +93,7 @@ class ProbeSeriesTable {
   };
   struct Check {
     std::optional<bool> ready;  // unset: no ready series
-    std::vector<Probe> probes;  // only probes with a result
+    std::vector<Probe> probes;  // only probes with a result, or blocked
     bool empty() const { return !ready && probes.empty(); }
   };
   using Key = std::pair<std::string, std::string>;  // namespace, name
@@ -99,7 +106,9 @@ class ProbeSeriesTable {
     }
   };
   using Map = std::map<Key, Check, KeyLess>;
-  enum class Family { kSuccess, kDuration, kTotals, kConsecutiveFailures, kReady };
+  enum class Family { kSuccess, kDuration, kTotals, kConsecutiveFailures, kReady, kBlocked };
+  Probe& FindOrAdd(std::string_view ns, std::string_view check, std::string_view probe,
+                   std::string_view type);  // mu_ held
 
   // Appends the check's series of `family` to `out`; false when it has none.
   static bool Render(Family family, const Key& key, const Check& check, std::string& out);

@@ -2,29 +2,98 @@
 
 namespace healthgate::sources {
 
+KubeSecretResolver::KubeSecretResolver(kube::Client& client, Logger& log)
+    : KubeSecretResolver(
+          [&client](const std::string& ns, const std::string& name) {
+            return client.Get(kube::ResourceRef{"", "v1", "secrets", ns}, name);
+          },
+          log) {}
+
+KubeSecretResolver::KubeSecretResolver(GetFn get, Logger& log,
+                                       std::function<std::chrono::steady_clock::time_point()> now)
+    : get_(std::move(get)), log_(log), now_(std::move(now)) {}
+
 std::optional<std::string> KubeSecretResolver::Get(const std::string& ns,
                                                    const spec::SecretRef& ref, std::string* error) {
-  auto secret = client_.Get(kube::ResourceRef{"", "v1", "secrets", ns}, ref.name);
+  spec::SecretLookup r = Lookup(ns, ref);
+  if (!r.value && error != nullptr) *error = r.error;
+  return r.value;
+}
+
+spec::SecretLookup KubeSecretResolver::Read(const std::string& ns,
+                                            const spec::SecretRef& ref) const {
+  spec::SecretLookup out;
+  auto secret = get_(ns, ref.name);
   if (!secret.ok()) {
     const auto& e = secret.error();
-    if (e.IsNotFound())
-      *error = "secret \"" + ref.name + "\" not found in namespace \"" + ns + "\"";
-    else if (e.IsForbidden())
-      *error = "not allowed to read secret \"" + ref.name + "\" in namespace \"" + ns +
-               "\" (RBAC: secrets get)";
-    else
-      *error = "reading secret \"" + ref.name + "\" in namespace \"" + ns + "\": " + e.ToString();
-    return std::nullopt;
+    if (e.IsNotFound()) {
+      out.blocked_reason = "SecretNotFound";
+      out.error = "secret \"" + ref.name + "\" not found in namespace \"" + ns + "\"";
+    } else if (e.IsForbidden()) {
+      out.blocked_reason = "SecretForbidden";
+      out.error = "not allowed to read secret \"" + ref.name + "\" in namespace \"" + ns +
+                  "\" (RBAC: secrets get)";
+    } else {
+      out.blocked_reason = "SecretUnavailable";
+      out.error = "cannot read secret \"" + ref.name + "\" in namespace \"" + ns +
+                  "\" from the API server: " + e.ToString();
+    }
+    return out;
   }
   const auto& data = secret->value("data", nlohmann::json::object());
   if (data.is_object() && data.contains(ref.key) && data[ref.key].is_string()) {
-    auto decoded = kube::DecodeBase64(data[ref.key].get<std::string>());
-    if (decoded) return decoded;
-    *error = "secret \"" + ref.name + "\" key \"" + ref.key + "\" is not valid base64";
-    return std::nullopt;
+    out.value = kube::DecodeBase64(data[ref.key].get<std::string>());
+    if (out.value) return out;
+    out.blocked_reason = "SecretNotFound";
+    out.error = "secret \"" + ref.name + "\" key \"" + ref.key + "\" is not valid base64";
+    return out;
   }
-  *error = "secret \"" + ref.name + "\" in namespace \"" + ns + "\" has no key \"" + ref.key + "\"";
-  return std::nullopt;
+  out.blocked_reason = "SecretNotFound";
+  out.error =
+      "secret \"" + ref.name + "\" in namespace \"" + ns + "\" has no key \"" + ref.key + "\"";
+  return out;
+}
+
+spec::SecretLookup KubeSecretResolver::Lookup(const std::string& ns, const spec::SecretRef& ref) {
+  spec::SecretLookup r = Read(ns, ref);  // the API call runs outside the lock
+  const std::string id = ns + "/" + ref.name + "/" + ref.key;
+  const auto now = Now();
+  std::string state = r.value ? "ok" : r.blocked_reason;
+  std::string logged_error = r.error;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = known_.begin(); it != known_.end();) {
+      it = now - it->second.used > forget_after ? known_.erase(it) : std::next(it);
+    }
+    Known& k = known_[id];
+    k.used = now;
+    if (r.value) {
+      k.value = r.value;
+    } else if (r.blocked_reason == "SecretUnavailable" && k.value) {
+      r.value = k.value;  // an API blip: keep probing with the last value read
+      r.blocked_reason.clear();
+      state = "last-known";
+    } else {
+      k.value.reset();  // NotFound / Forbidden are answers: never keep a revoked value
+    }
+    if (k.state == state) return r;
+    if (k.state.empty() && state == "ok") {
+      k.state = state;  // a first successful read is not news
+      return r;
+    }
+    k.state = state;
+  }
+  nlohmann::json f = {{"namespace", ns}, {"secret", ref.name}, {"key", ref.key}, {"state", state}};
+  if (state == "ok") {
+    log_.Info("secret readable again", f);
+  } else if (state == "last-known") {
+    f["error"] = logged_error;
+    log_.Warn("secret cannot be read; probes keep its last value", f);
+  } else {
+    f["error"] = logged_error;
+    log_.Warn("secret cannot be used; its probes are blocked", f);
+  }
+  return r;
 }
 
 namespace {

@@ -14,6 +14,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -30,14 +32,47 @@ namespace healthgate::sources {
 inline const kube::ResourceRef kHealthChecks{"healthgate.dev", "v1alpha1", "healthchecks", ""};
 
 // `...SecretRef` through the API: GET /api/v1/namespaces/NS/secrets/NAME.
+//
+// Truthful under API trouble: only a 404 (or a missing key) is SecretNotFound, a
+// 403 is SecretForbidden; any other failure (connection refused, timeout, 5xx,
+// 429) keeps the last value read for that reference, so an API server blip never
+// blocks a probe or turns a check NotReady. Without an earlier value the probe is
+// blocked with SecretUnavailable (healthgate's fault, not the target's). Each
+// change of a reference's state (ok, not found, forbidden, unavailable, serving
+// the last value) is logged once. Values of references not looked up for
+// `forget_after` are dropped, so deleted checks leave nothing behind.
+//
+// Thread-safety: Lookup/Get from any thread (the reflector's and the refresher's).
 class KubeSecretResolver final : public spec::SecretResolver {
  public:
-  explicit KubeSecretResolver(kube::Client& client) : client_(client) {}
+  using GetFn =
+      std::function<kube::Result<nlohmann::json>(const std::string& ns, const std::string& name)>;
+  KubeSecretResolver(kube::Client& client, Logger& log);
+  // For tests: `get` stands in for the API call; `now` for the steady clock.
+  KubeSecretResolver(GetFn get, Logger& log,
+                     std::function<std::chrono::steady_clock::time_point()> now = {});
   std::optional<std::string> Get(const std::string& ns, const spec::SecretRef& ref,
                                  std::string* error) override;
+  spec::SecretLookup Lookup(const std::string& ns, const spec::SecretRef& ref) override;
+
+  std::chrono::minutes forget_after{10};
 
  private:
-  kube::Client& client_;
+  struct Known {
+    std::optional<std::string> value;  // last value read
+    std::string state;                 // last logged state
+    std::chrono::steady_clock::time_point used;
+  };
+  spec::SecretLookup Read(const std::string& ns, const spec::SecretRef& ref) const;
+  std::chrono::steady_clock::time_point Now() const {
+    return now_ ? now_() : std::chrono::steady_clock::now();
+  }
+
+  GetFn get_;
+  Logger& log_;
+  std::function<std::chrono::steady_clock::time_point()> now_;
+  std::mutex mu_;
+  std::map<std::string, Known> known_;  // key "ns/name/key"
 };
 
 class KubeSource {

@@ -1,7 +1,7 @@
 // Materialize: a validated HealthCheck into engine definitions, with secrets
 // resolved into the targets. A probe whose secret cannot be resolved is returned
-// blocked (reason SecretNotFound) with a definition that carries no secret at all,
-// so nothing partial reaches the engine.
+// blocked (the lookup's reason: SecretNotFound, SecretForbidden, SecretUnavailable) with a
+// definition that carries no secret at all, so nothing partial reaches the engine.
 #include <memory>
 #include <string>
 #include <variant>
@@ -80,14 +80,13 @@ std::vector<MaterializedProbe> Materialize(const std::shared_ptr<const HealthChe
     }
     probes::Target target = p.target;
     for (const SecretUse& use : p.secrets) {
-      std::string error;
-      std::optional<std::string> value = secrets.Get(check.ns, use.ref, &error);
-      if (!value) {
-        m.blocked_reason = "SecretNotFound";
-        m.blocked_message = use.field + ": " + error;
+      SecretLookup found = secrets.Lookup(check.ns, use.ref);
+      if (!found.value) {
+        m.blocked_reason = found.blocked_reason;
+        m.blocked_message = use.field + ": " + found.error;
         break;
       }
-      if (!Place(target, use, std::move(*value))) {
+      if (!Place(target, use, std::move(*found.value))) {
         m.blocked_reason = "SecretNotFound";
         m.blocked_message = use.field + ": this probe type has no such secret";
         break;

@@ -136,6 +136,19 @@ std::vector<Document> LoadPaths(const std::vector<std::string>& paths);
 std::optional<Duration> ParseDuration(std::string_view text, std::string* error);
 std::string FormatDuration(Duration d);  // "1m30s", "500ms"
 
+// The outcome of resolving one `...SecretRef`: the value, or the reason a probe
+// that needs it is blocked. Reasons (documented in docs/operator.md):
+//   SecretNotFound     the Secret or its key does not exist (a configuration error);
+//   SecretForbidden    healthgate is not allowed to read it (RBAC);
+//   SecretUnavailable  healthgate could not read it (API server unreachable, 5xx, 429,
+//                      timeout) and knows no earlier value: healthgate's own fault,
+//                      never a verdict about the target.
+struct SecretLookup {
+  std::optional<std::string> value;
+  std::string blocked_reason;  // empty when `value` is set
+  std::string error;           // names the secret and key, never a value
+};
+
 // Resolves `...SecretRef`s. Implementations: local (files/env) and Kubernetes.
 class SecretResolver {
  public:
@@ -143,6 +156,14 @@ class SecretResolver {
   // The value, or nullopt with `error` naming the secret and key (never a value).
   virtual std::optional<std::string> Get(const std::string& ns, const SecretRef& ref,
                                          std::string* error) = 0;
+  // With the reason a lookup failed. The default calls Get(): every failure is
+  // SecretNotFound (files and environment have no transient errors).
+  virtual SecretLookup Lookup(const std::string& ns, const SecretRef& ref) {
+    SecretLookup out;
+    out.value = Get(ns, ref, &out.error);
+    if (!out.value) out.blocked_reason = "SecretNotFound";
+    return out;
+  }
 };
 
 // Local mode: DIR/<namespace>/<name>/<key> (the shape of a mounted Secret), then the
@@ -165,7 +186,7 @@ struct MaterializedProbe {
   std::string type;  // http, tcp, postgres, redis
   bool critical = true;
   probes::ProbeDefinition definition;  // key "<ns>/<check>/<probe>"
-  std::string blocked_reason;          // "SecretNotFound" when blocked
+  std::string blocked_reason;          // SecretLookup::blocked_reason when blocked
   std::string blocked_message;         // names the secret and key, never a value
   bool blocked() const { return !blocked_reason.empty(); }
 };

@@ -1,5 +1,7 @@
 #include "probes/engine/scheduler.h"
 
+#include <algorithm>
+
 namespace healthgate::probes {
 
 Scheduler::Scheduler(Timers& timers, const Clock& clock, Random& random, Prober& prober, Sink sink,
@@ -18,17 +20,32 @@ Scheduler::~Scheduler() {
 }
 
 bool Scheduler::Upsert(ProbeDefinition def) {
+  ThresholdState carried;
   auto it = jobs_.find(def.key);
   if (it != jobs_.end()) {
     if (it->second->def == def) {
       it->second->def.target = std::move(def.target);
       return false;
     }
+    carried = it->second->state;
     Remove(def.key);
   }
   auto job = std::make_unique<Job>();
   job->def = std::move(def);
-  auto spread = std::chrono::duration_cast<Duration>(job->def.interval * random_.Uniform());
+  job->state = carried;
+  job->endpoint = Endpoint(*job->def.target);
+  job->endpoint_bound = std::holds_alternative<PostgresConfig>(*job->def.target)
+                            ? options_.max_in_flight_per_database
+                            : options_.max_in_flight_per_endpoint;
+  ++first_pending_;
+  Duration window = options_.first_run_window;
+  if (options_.max_first_runs_per_second > 0) {
+    const auto needed = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
+        static_cast<double>(first_pending_) / options_.max_first_runs_per_second));
+    window = std::max(window, needed);
+  }
+  window = std::min(window, job->def.interval);
+  auto spread = std::chrono::duration_cast<Duration>(window * random_.Uniform());
   job->first = clock_.Now() + job->def.initial_delay + spread;
   Job& ref = *job;
   jobs_.emplace(std::string_view(ref.def.key), std::move(job));
@@ -39,14 +56,55 @@ bool Scheduler::Upsert(ProbeDefinition def) {
 void Scheduler::Remove(const std::string& key) {
   auto it = jobs_.find(key);
   if (it == jobs_.end()) return;
-  if (it->second->timer != 0) timers_.Cancel(it->second->timer);
+  Job& job = *it->second;
+  if (job.timer != 0) timers_.Cancel(job.timer);
+  if (job.first_pending) --first_pending_;
+  if (job.waiting) std::erase(wait_, &job);
+  const bool had_attempt = job.attempt != nullptr;
+  if (had_attempt) Release(job);
   jobs_.erase(it);  // destroys any attempt in flight, which cancels it
+  if (had_attempt) Drain();
 }
 
-std::size_t Scheduler::in_flight() const {
-  std::size_t n = 0;
-  for (const auto& [key, job] : jobs_) n += job->attempt ? 1 : 0;
-  return n;
+bool Scheduler::Admissible(const Job& job) const {
+  if (options_.max_in_flight != 0 && in_flight_ >= options_.max_in_flight) return false;
+  if (job.endpoint_bound == 0) return true;
+  auto it = per_endpoint_.find(job.endpoint);
+  return it == per_endpoint_.end() || it->second < job.endpoint_bound;
+}
+
+void Scheduler::Start(Job& job) {
+  ++in_flight_;
+  ++per_endpoint_[job.endpoint];
+  job.attempt_started = clock_.Now();
+  job.attempt = RunAttempt(prober_, timers_, clock_, *job.def.target, job.def.timeout,
+                           [this, j = &job](Result r) { OnDone(*j, std::move(r)); });
+}
+
+void Scheduler::Release(Job& job) {
+  --in_flight_;
+  auto it = per_endpoint_.find(job.endpoint);
+  if (it != per_endpoint_.end() && --it->second == 0) per_endpoint_.erase(it);
+}
+
+void Scheduler::Drain() {
+  // Oldest due first. A run whose endpoint is at its bound keeps its place and
+  // lets later runs of other endpoints pass; the scan is bounded so a long queue
+  // for one busy endpoint costs little per finished attempt.
+  constexpr std::size_t kMaxScan = 256;
+  std::size_t scanned = 0;
+  for (auto it = wait_.begin(); it != wait_.end() && scanned < kMaxScan;) {
+    if (options_.max_in_flight != 0 && in_flight_ >= options_.max_in_flight) return;
+    Job* j = *it;
+    if (!Admissible(*j)) {
+      ++it;
+      ++scanned;
+      continue;
+    }
+    it = wait_.erase(it);
+    j->waiting = false;
+    Start(*j);
+  }
 }
 
 void Scheduler::Plan(Job& job) {
@@ -62,21 +120,39 @@ void Scheduler::Plan(Job& job) {
 
 void Scheduler::Fire(Job& job) {
   job.timer = 0;
+  if (job.first_pending) {
+    job.first_pending = false;
+    --first_pending_;
+  }
   if (job.attempt) {
     ++skipped_runs_;  // still in flight: do not stack a second attempt
     Plan(job);
     return;
   }
+  if (job.waiting) {
+    // Waited a whole interval for a slot: this run is skipped; the waiting one
+    // now stands for the newer due time (its lateness counts from there).
+    ++skipped_runs_;
+    job.attempt_planned = job.planned;
+    Plan(job);
+    return;
+  }
   job.attempt_planned = job.planned;
-  job.attempt_started = clock_.Now();
   Plan(job);
-  job.attempt = RunAttempt(prober_, timers_, clock_, *job.def.target, job.def.timeout,
-                           [this, j = &job](Result r) { OnDone(*j, std::move(r)); });
+  if (!Admissible(job) || !wait_.empty()) {
+    // Behind earlier due runs, or no slot: wait in due order.
+    job.waiting = true;
+    wait_.push_back(&job);
+    Drain();
+    return;
+  }
+  Start(job);
 }
 
 void Scheduler::OnDone(Job& job, Result result) {
   // The attempt is the caller of this callback: keep it alive until we return.
   std::unique_ptr<Attempt> finished = std::move(job.attempt);
+  Release(job);
   ThresholdState before = job.state;
   job.state = Step(before, result.healthy, job.def.thresholds);
   if (sink_) {
@@ -86,6 +162,7 @@ void Scheduler::OnDone(Job& job, Result result) {
   }
   // The sink may have removed the job: `job` is not touched after it. The finished
   // attempt is destroyed on return, which its contract allows from inside `done`.
+  Drain();
 }
 
 }  // namespace healthgate::probes

@@ -241,11 +241,11 @@ gen_after="$(k get -n "$NS" hg columns -o jsonpath='{.metadata.generation}')"
 
 if out="$(k get -n "$NS" hg 2>&1)" \
    && header="$(head -n1 <<<"$out")" \
-   && [[ "$header" =~ ^NAME\ +READY\ +PROBES\ +LAST\ PROBE\ +AGE\ *$ ]] \
+   && [[ "$header" =~ ^NAME\ +READY\ +PROBES\ +LAST\ CHANGE\ +AGE\ *$ ]] \
    && grep -qE '^columns +True +1/2 +[0-9]+[smhd]' <<<"$out"; then
-  pass "columns: kubectl get hg shows READY PROBES LAST PROBE AGE"
+  pass "columns: kubectl get hg shows READY PROBES LAST CHANGE AGE"
 else
-  fail "columns: kubectl get hg shows READY PROBES LAST PROBE AGE" "$out"
+  fail "columns: kubectl get hg shows READY PROBES LAST CHANGE AGE" "$out"
 fi
 if out="$(k get -n "$NS" hg columns -o wide 2>&1)" && grep -q "REASON" <<<"$out" \
    && grep -q "AllCriticalProbesHealthy" <<<"$out" && grep -q "DEGRADED" <<<"$out"; then

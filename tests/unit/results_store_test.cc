@@ -210,5 +210,43 @@ TEST_F(ResultsStoreTest, ListFiltersByNamespace) {
   EXPECT_EQ(store_.List("billing")[0]->ns, "billing");
 }
 
+// A success payload that changes every run (SELECT now(), DBSIZE) is not a state:
+// it must not notify the status writer, and the status shows no message for a
+// healthy probe (it would otherwise be rewritten on every run).
+TEST_F(ResultsStoreTest, VaryingSuccessMessageIsNotAVisibleChange) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db", Result::Success("query returned \"10:00:01\""),
+                      St(Health::kHealthy, 1, 0));
+  const std::size_t notices = notices_.size();
+  const auto version = store_.Get("shop", "orders")->visible_version;
+  for (int i = 2; i < 20; ++i) {
+    store_.RecordResult("shop", "orders", "db",
+                        Result::Success("query returned \"10:00:" + std::to_string(i) + "\""),
+                        St(Health::kHealthy, static_cast<std::uint32_t>(i), 0));
+  }
+  EXPECT_EQ(notices_.size(), notices);
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->visible_version, version);
+  EXPECT_EQ(s->probes[0].message, "query returned \"10:00:19\"") << "the API keeps the payload";
+  auto status = StatusJson(*s);
+  EXPECT_EQ(status["probes"][0]["message"], "");
+  for (const char* gone :
+       {"latencyMs", "consecutiveSuccesses", "consecutiveFailures", "lastProbeTime"}) {
+    EXPECT_FALSE(status["probes"][0].contains(gone)) << gone;
+  }
+  EXPECT_FALSE(status.contains("lastProbeTime"));
+}
+
+TEST_F(ResultsStoreTest, FailureMessagesStayVisible) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db", Result::Failure(Reason::kConnect, "refused"),
+                      St(Health::kUnhealthy, 0, 1));
+  const std::size_t notices = notices_.size();
+  store_.RecordResult("shop", "orders", "db", Result::Failure(Reason::kConnect, "reset"),
+                      St(Health::kUnhealthy, 0, 2));
+  EXPECT_EQ(notices_.size(), notices + 1);
+  EXPECT_EQ(StatusJson(*store_.Get("shop", "orders"))["probes"][0]["message"], "reset");
+}
+
 }  // namespace
 }  // namespace healthgate::results

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <vector>
@@ -92,7 +93,11 @@ class SchedulerTest : public ::testing::Test {
  protected:
   SchedulerTest() : timers_(clock_) {}
 
-  Scheduler& Make(std::deque<double> randoms, double jitter = 0.0) {
+  // `first_window` defaults to a day: capped at the interval, first runs then
+  // spread over one whole interval, which the timing tests below spell out.
+  Scheduler& Make(std::deque<double> randoms, double jitter = 0.0,
+                  Duration first_window = std::chrono::hours(24), double first_rate = 0,
+                  std::size_t max_in_flight = 0, std::size_t per_endpoint = 0) {
     random_ = std::make_unique<ScriptedRandom>(std::move(randoms));
     scheduler_ = std::make_unique<Scheduler>(
         timers_, clock_, *random_, prober_,
@@ -100,7 +105,8 @@ class SchedulerTest : public ::testing::Test {
           events_.push_back(
               {e.key, e.result.reason, e.after.health, e.planned, e.started, clock_.Now()});
         },
-        Scheduler::Options{jitter});
+        Scheduler::Options{jitter, first_window, first_rate, max_in_flight, per_endpoint,
+                           per_endpoint});
     return *scheduler_;
   }
 
@@ -286,6 +292,129 @@ TEST_F(SchedulerTest, SinkMayRemoveTheReportingProbe) {
   prober_.Complete("a", true);
   EXPECT_EQ(scheduler_->size(), 0u);
   EXPECT_EQ(events_.size(), 1u);
+}
+
+// A new or edited probe gets its verdict promptly: its first run falls in the
+// first-run window (1 s), not anywhere in its 60 s interval.
+TEST_F(SchedulerTest, FirstRunOfANewProbeFallsInTheShortWindow) {
+  Scheduler& s = Make({0.99}, 0.0, seconds(1), 2000);
+  s.Upsert(Def("a", seconds(60)));
+  timers_.Advance(milliseconds(990));
+  prober_.Complete("a", true);
+  ASSERT_EQ(StartTimes("a").size(), 1u);
+  EXPECT_EQ(StartTimes("a")[0], t0_ + milliseconds(990));
+}
+
+// Many probes added at once spread so that at most the configured rate of first
+// runs start per second (no start-up burst), and never beyond their interval.
+TEST_F(SchedulerTest, ManyNewProbesWidenTheFirstRunWindow) {
+  std::deque<double> near_one(5000, 0.999);
+  Scheduler& s = Make(near_one, 0.0, seconds(1), 1000);
+  for (int i = 0; i < 4000; ++i) s.Upsert(Def("p" + std::to_string(i), seconds(10)));
+  // The last of 4000 at 1000/s: window 4 s. The 4000th probe starts near 4 s.
+  timers_.Advance(milliseconds(3900));
+  EXPECT_LT(prober_.starts.size(), 4000u);
+  timers_.Advance(milliseconds(200));
+  EXPECT_EQ(prober_.starts.size(), 4000u);
+  // And with 20000 at 1000/s the window would be 20 s: capped at the 10 s interval.
+  Scheduler& t = Make(std::deque<double>(30000, 0.999), 0.0, seconds(1), 1000);
+  prober_.starts.clear();
+  for (int i = 0; i < 20000; ++i) t.Upsert(Def("q" + std::to_string(i), seconds(10)));
+  timers_.Advance(seconds(10));
+  EXPECT_EQ(prober_.starts.size(), 20000u);
+}
+
+// An edit (here: a new timeout) restarts the schedule but keeps the verdict:
+// no pending window while the new definition waits for its first run.
+TEST_F(SchedulerTest, ChangedDefinitionKeepsItsThresholdsState) {
+  Scheduler& s = Make({0.0, 0.5}, 0.0, seconds(1), 2000);
+  s.Upsert(Def("a", seconds(10)));
+  timers_.Advance(milliseconds(1));
+  ASSERT_TRUE(prober_.Complete("a", true));
+  ASSERT_EQ(events_.back().after, Health::kHealthy);
+  s.Upsert(Def("a", seconds(10), seconds(3)));  // changed
+  timers_.Advance(milliseconds(499));
+  EXPECT_EQ(prober_.starts.size(), 1u) << "not yet";
+  timers_.Advance(milliseconds(2));
+  ASSERT_EQ(prober_.starts.size(), 2u) << "first run of the new definition within the window";
+  ASSERT_TRUE(prober_.Complete("a", false));
+  // failureThreshold 3: one failure of the new definition does not flip it.
+  EXPECT_EQ(events_.back().after, Health::kHealthy);
+}
+
+// Admission: never more attempts at once than the bound; the rest wait in due
+// order and start as slots free, each with its own full deadline.
+TEST_F(SchedulerTest, AdmissionNeverStartsMoreThanTheBound) {
+  Scheduler& s = Make(std::deque<double>(10, 0.0), 0.0, seconds(1), 0, 3);
+  for (const char* k : {"a", "b", "c", "d", "e"}) s.Upsert(Def(k, seconds(10), seconds(2)));
+  timers_.Advance(milliseconds(1));
+  EXPECT_EQ(s.in_flight(), 3u);
+  EXPECT_EQ(s.waiting(), 2u);
+  EXPECT_EQ(prober_.starts.size(), 3u);
+  clock_.Advance(milliseconds(500));
+  ASSERT_TRUE(prober_.Complete("a", true));
+  EXPECT_EQ(s.in_flight(), 3u) << "d started in a's slot";
+  ASSERT_EQ(prober_.starts.size(), 4u);
+  EXPECT_EQ(prober_.starts[3].first, "d") << "due order";
+  // d's deadline runs from its start (t=501ms), not from when it was due (t=0).
+  timers_.Advance(milliseconds(1999));
+  EXPECT_EQ(
+      std::count_if(events_.begin(), events_.end(), [](const Recorded& e) { return e.key == "d"; }),
+      0);
+  timers_.Advance(milliseconds(2));
+  ASSERT_FALSE(events_.empty());
+  EXPECT_EQ(events_.back().key, "d");
+  EXPECT_EQ(events_.back().reason, Reason::kTimeout);
+  EXPECT_EQ(events_.back().started, t0_ + milliseconds(501));
+  EXPECT_EQ(events_.back().started - events_.back().planned, milliseconds(501)) << "lateness";
+}
+
+// A run that waited a whole interval is skipped (counted), not failed, and the
+// thresholds do not move.
+TEST_F(SchedulerTest, ARunThatWaitedPastItsIntervalIsSkippedNotFailed) {
+  Scheduler& s = Make(std::deque<double>(10, 0.0), 0.0, seconds(1), 0, 1);
+  s.Upsert(Def("hung", seconds(10), seconds(9)));
+  s.Upsert(Def("b", seconds(1), milliseconds(500)));
+  timers_.Advance(milliseconds(1));
+  ASSERT_EQ(s.waiting(), 1u);
+  timers_.Advance(seconds(3));  // b's runs at 1 s, 2 s, 3 s come while it still waits
+  EXPECT_EQ(s.skipped_runs(), 3u);
+  EXPECT_EQ(s.waiting(), 1u) << "one waiting entry, not one per run";
+  EXPECT_TRUE(std::none_of(events_.begin(), events_.end(), [](const Recorded& e) {
+    return e.key == "b";
+  })) << "no result, so no verdict and no threshold step";
+  ASSERT_TRUE(prober_.Complete("hung", true));
+  ASSERT_EQ(prober_.starts.size(), 2u);
+  EXPECT_EQ(prober_.starts[1].first, "b");
+  ASSERT_TRUE(prober_.Complete("b", true));
+  EXPECT_EQ(events_.back().key, "b");
+  EXPECT_EQ(events_.back().after, Health::kHealthy);
+  EXPECT_EQ(events_.back().planned, t0_ + seconds(3)) << "the waiting run stands for the newest";
+}
+
+// The per-endpoint bound: a busy server gets at most its bound, other servers
+// are not held up behind it.
+TEST_F(SchedulerTest, PerEndpointBoundLetsOtherEndpointsPass) {
+  random_ = std::make_unique<ScriptedRandom>(std::deque<double>(10, 0.0));
+  scheduler_ = std::make_unique<Scheduler>(
+      timers_, clock_, *random_, prober_, [](const ProbeEvent&) {},
+      Scheduler::Options{0.0, seconds(1), 0, 0, 2, 2});
+  auto def = [](const std::string& key, const std::string& host) {
+    ProbeDefinition d = Def(key);
+    d.target = std::make_shared<const Target>(TcpConfig{host, 5432, "", std::nullopt});
+    return d;
+  };
+  for (int i = 0; i < 5; ++i) scheduler_->Upsert(def("db" + std::to_string(i), "db.local"));
+  scheduler_->Upsert(def("web", "web.local"));
+  timers_.Advance(milliseconds(1));
+  EXPECT_EQ(scheduler_->in_flight(), 3u) << "two to db.local, one to web.local";
+  EXPECT_EQ(scheduler_->waiting(), 3u);
+  EXPECT_EQ(Endpoint(TcpConfig{"DB.local", 5432, "", std::nullopt}), "db.local:5432");
+  HttpConfig web;
+  web.url = "https://user@Pay.Example/healthz";
+  EXPECT_EQ(Endpoint(web), "pay.example:443");
+  web.url = "http://[::1]:8080/x";
+  EXPECT_EQ(Endpoint(web), "[::1]:8080");
 }
 
 }  // namespace
