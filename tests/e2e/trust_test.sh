@@ -78,7 +78,7 @@ secret_probe="  - name: cache
     redis: {host: 127.0.0.1, port: $REDIS_PORT, passwordSecretRef: {name: redis, key: password}}"
 check rotate 500ms "$secret_probe"
 check payload 500ms "  - name: value
-    redis: {host: 127.0.0.1, port: $REDIS_PORT, passwordSecretRef: {name: redis, key: password}, command: [GET, k]}"
+    redis: {host: 127.0.0.1, port: $REDIS_PORT, passwordSecretRef: {name: redis, key: password}, command: 'GET k'}"
 for c in rotate payload; do
   k -n "$NS" wait --for=condition=Ready --timeout=20s "hg/$c" >/dev/null 2>&1 \
     || fatal "setup: hg/$c Ready" "$(k -n "$NS" get hg "$c" -o yaml)"$'\n'"$(tail -5 "$TMP/op1.log")"
