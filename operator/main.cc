@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
                         "directory of secrets: DIR/<namespace>/<name>/<key>");
   local_cmd->add_option("--http-address", local.http_address, "address of the HTTP endpoints")
       ->capture_default_str();
+  std::string poll_interval = "500ms";
+  local_cmd
+      ->add_option("--poll-interval", poll_interval,
+                   "how often the manifests are checked for changes (SIGHUP reloads at once)")
+      ->capture_default_str();
 
   healthgate::cli::OperatorOptions op;
   std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s",
@@ -126,6 +131,16 @@ int main(int argc, char** argv) {
 
   if (*check_cmd) return healthgate::cli::RunCheck(check, stdout, stderr);
   if (*local_cmd) {
+    try {
+      local.poll_interval = FlagDuration(poll_interval, "--poll-interval");
+    } catch (const CLI::ValidationError& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
+    }
+    if (local.poll_interval.count() < 10) {
+      std::fprintf(stderr, "error: --poll-interval must be at least 10ms\n");
+      return 2;
+    }
     healthgate::Logger log(level, stdout, clock);
     return healthgate::cli::RunLocal(local, clock, log);
   }

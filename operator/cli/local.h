@@ -1,8 +1,10 @@
 // `healthgate local`: probe HealthCheck manifests from files continuously,
 // without a cluster, serving the same endpoints, metrics and dashboard as the
-// operator. Returns the process exit code (0 after SIGTERM/SIGINT).
+// operator. Returns the process exit code (0 after SIGTERM/SIGINT). SIGHUP
+// reloads every manifest (and secret) at once; SIGUSR1/SIGUSR2 are ignored.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,8 @@ struct LocalOptions {
   std::vector<std::string> paths;
   std::string secrets_dir;
   std::string http_address = ":8080";
+  // How often the manifests' metadata is polled for changes; SIGHUP reloads at once.
+  std::chrono::milliseconds poll_interval{500};
 };
 
 int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& log);
