@@ -79,6 +79,11 @@ int main(int argc, char** argv) {
                    "/readyz waits at most this long after the initial load for every check's "
                    "first verdict")
       ->capture_default_str();
+  std::string poll_interval = "500ms";
+  local_cmd
+      ->add_option("--poll-interval", poll_interval,
+                   "how often the manifests are checked for changes (SIGHUP reloads at once)")
+      ->capture_default_str();
 
   healthgate::cli::OperatorOptions op;
   std::string lease_duration = "15s", renew_deadline = "10s", retry_period = "2s",
@@ -156,8 +161,13 @@ int main(int argc, char** argv) {
     try {
       local.verdict_wait = std::chrono::duration_cast<std::chrono::seconds>(
           FlagDuration(local_verdict_wait, "--startup-verdict-wait"));
+      local.poll_interval = FlagDuration(poll_interval, "--poll-interval");
     } catch (const CLI::ValidationError& e) {
       std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
+    }
+    if (local.poll_interval.count() < 10) {
+      std::fprintf(stderr, "error: --poll-interval must be at least 10ms\n");
       return 2;
     }
     healthgate::Logger log(level, stdout, clock);

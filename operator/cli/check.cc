@@ -5,8 +5,10 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "operator/spec/model.h"
+#include "operator/spec/yaml_json.h"
 #include "probes/run_once.h"
 
 namespace healthgate::cli {
@@ -32,15 +34,57 @@ std::string FormatLatency(double ms) {
   return buf;
 }
 
+// Text for a terminal: C0 controls, DEL and C1 controls (U+0080..U+009F) become
+// \xNN or \uNNNN, and so do bytes that are not UTF-8 (a terminal in 8-bit mode
+// reads 0x80..0x9F as C1). A target's reply reaches the table through probe
+// messages and must not move the cursor, clear the screen or set the title.
+std::string EscapeControls(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  char buf[16];
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7F) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (len == 0 || i + len > text.size() || !spec::IsUtf8(text.substr(i, len))) {
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+      ++i;
+      continue;
+    }
+    const auto c1 = static_cast<unsigned char>(text[i + 1]);
+    if (c == 0xC2 && c1 < 0xA0) {  // U+0080..U+009F
+      std::snprintf(buf, sizeof buf, "\\u%04x", c1);
+      out += buf;
+    } else {
+      out.append(text.substr(i, len));
+    }
+    i += len;
+  }
+  return out;
+}
+
 // One line per row, columns padded to the widest cell; the message is last and
-// never truncated.
+// never truncated. Every cell is escaped (EscapeControls).
 void PrintTable(const std::vector<Row>& rows, std::FILE* out) {
   std::vector<std::vector<std::string>> cells;
   cells.push_back({"CHECK", "PROBE", "TYPE", "RESULT", "REASON", "LATENCY", "MESSAGE"});
   for (const auto& r : rows) {
     std::string result = r.healthy ? "pass" : (r.critical ? "FAIL" : "fail (non-critical)");
-    cells.push_back(
-        {r.check, r.probe, r.type, result, r.reason, FormatLatency(r.latency_ms), r.message});
+    cells.push_back({EscapeControls(r.check), EscapeControls(r.probe), EscapeControls(r.type),
+                     result, EscapeControls(r.reason), FormatLatency(r.latency_ms),
+                     EscapeControls(r.message)});
   }
   std::vector<std::size_t> width(7, 0);
   for (const auto& row : cells)
@@ -62,12 +106,26 @@ int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
   auto docs = spec::LoadPaths(options.paths);
   std::vector<spec::HealthCheck> checks;
   std::size_t errors = 0;
+  // Two documents for one namespace/name are invalid input, as in local mode
+  // (which one would the result belong to?).
+  std::map<std::string, std::string> where;  // key -> "file document N"
   for (auto& doc : docs) {
     for (const auto& line : doc.ErrorLines()) {
-      std::fprintf(err, "error: %s\n", line.c_str());
+      std::fprintf(err, "error: %s\n", EscapeControls(line).c_str());
       ++errors;
     }
-    if (doc.check) checks.push_back(std::move(*doc.check));
+    if (!doc.check) continue;
+    const std::string key = doc.check->key();
+    const std::string here = doc.source + " document " + std::to_string(doc.index);
+    if (auto [it, inserted] = where.emplace(key, here); !inserted) {
+      std::fprintf(err, "error: %s\n",
+                   EscapeControls(here + ": duplicate HealthCheck " + key + " (first defined in " +
+                                  it->second + ")")
+                       .c_str());
+      ++errors;
+      continue;
+    }
+    checks.push_back(std::move(*doc.check));
   }
   if (errors > 0) {
     std::fprintf(err, "%zu validation error(s); nothing was probed\n", errors);

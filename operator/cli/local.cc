@@ -34,8 +34,9 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
     return 1;
   }
 
-  sources::FileSource files({options.paths, options.secrets_dir, std::chrono::milliseconds(500)},
-                            runtime.controller(), log);
+  sources::FileSource files(
+      {options.paths, options.secrets_dir, options.poll_interval, runtime.metrics().registry()},
+      runtime.controller(), log);
   auto report = files.LoadNow();
   runtime.WaitApplied(std::chrono::seconds(30));
   readiness.Loaded();
@@ -46,7 +47,7 @@ int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& lo
                                            {"invalid_documents", report.documents - report.valid},
                                            {"probes", runtime.scheduled_probes()}});
 
-  log.Info("shutting down", {{"signal", stop.Wait()}});
+  log.Info("shutting down", {{"signal", stop.Wait(log, [&files] { files.ReloadNow(); })}});
   files.Stop();
   http.Stop();
   runtime.Stop();

@@ -1,6 +1,7 @@
 // `healthgate local`: probe HealthCheck manifests from files continuously,
 // without a cluster, serving the same endpoints, metrics and dashboard as the
-// operator. Returns the process exit code (0 after SIGTERM/SIGINT).
+// operator. Returns the process exit code (0 after SIGTERM/SIGINT). SIGHUP
+// reloads every manifest (and secret) at once; SIGUSR1/SIGUSR2 are ignored.
 #pragma once
 
 #include <chrono>
@@ -23,6 +24,8 @@ struct LocalOptions {
   // Admission bounds of the probe engine (--max-in-flight, --max-in-flight-per-endpoint,
   // --max-in-flight-per-database).
   probes::Scheduler::Options engine;
+  // How often the manifests' metadata is polled for changes; SIGHUP reloads at once.
+  std::chrono::milliseconds poll_interval{500};
 };
 
 int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& log);

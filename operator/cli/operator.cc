@@ -195,7 +195,8 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
             {"namespace", options.ns.empty() ? "(all)" : options.ns},
             {"leader_elect", options.leader_elect}});
 
-  log.Info("shutting down", {{"signal", stop.Wait()}});
+  // SIGHUP is logged and ignored: the watch already keeps everything current.
+  log.Info("shutting down", {{"signal", stop.Wait(log)}});
   if (elector) elector->Stop();
   source.Stop();
   events.Stop();

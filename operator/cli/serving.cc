@@ -6,15 +6,33 @@ namespace healthgate::cli {
 
 StopSignals::StopSignals() {
   sigemptyset(&set_);
-  sigaddset(&set_, SIGTERM);
-  sigaddset(&set_, SIGINT);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set_, sig);
   pthread_sigmask(SIG_BLOCK, &set_, nullptr);
 }
 
-std::string StopSignals::Wait() {
-  int sig = 0;
-  sigwait(&set_, &sig);
-  return sig == SIGTERM ? "SIGTERM" : "SIGINT";
+std::string StopSignals::Wait(Logger& log, const std::function<void()>& on_hup) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set_, &sig) != 0) continue;
+    switch (sig) {
+      case SIGTERM:
+        return "SIGTERM";
+      case SIGINT:
+        return "SIGINT";
+      case SIGHUP:
+        if (on_hup) {
+          log.Info("SIGHUP received: reloading");
+          on_hup();
+        } else {
+          log.Info("SIGHUP received and ignored (nothing to reload in this mode)");
+        }
+        break;
+      default:
+        log.Info("signal received and ignored",
+                 {{"signal", sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2"}});
+        break;
+    }
+  }
 }
 
 std::optional<server::ServerOptions> ServingOptions(const std::string& address, Logger& log) {

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <functional>
 #include <string>
 
 #include "operator/log/log.h"
@@ -11,14 +12,18 @@
 
 namespace healthgate::cli {
 
-// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts
-// afterwards; WaitForStop() then takes them with sigwait on the main thread, so
-// shutdown runs in an ordinary thread context. Call before starting threads.
+// Blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 in the calling thread and
+// every thread it starts afterwards; Wait() then takes them with sigwait on the
+// main thread, so shutdown and reloads run in an ordinary thread context. Call
+// before starting threads. (Unblocked, SIGHUP and SIGUSR1/2 would kill the
+// process without a clean shutdown.)
 class StopSignals {
  public:
   StopSignals();
-  // Blocks until SIGTERM or SIGINT; returns its name.
-  std::string Wait();
+  // Blocks until SIGTERM or SIGINT; returns its name. SIGHUP calls `on_hup`
+  // (logged and ignored when it is empty); SIGUSR1 and SIGUSR2 are logged and
+  // ignored.
+  std::string Wait(Logger& log, const std::function<void()>& on_hup = {});
 
  private:
   sigset_t set_{};

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
 #include <sstream>
+#include <utility>
 
 #include "operator/spec/model.h"
 
@@ -18,7 +18,18 @@ constexpr std::chrono::seconds kApplyWait{30};
 }  // namespace
 
 FileSource::FileSource(Options options, controller::Controller& controller, Logger& log)
-    : options_(std::move(options)), controller_(controller), log_(log) {}
+    : options_(std::move(options)), controller_(controller), log_(log) {
+  if (options_.registry) {
+    // One series per -f path: bounded by the command line, not by the files.
+    source_errors_gauge_ = &prometheus::BuildGauge()
+                                .Name("healthgate_manifest_source_errors")
+                                .Help(
+                                    "Manifest sources (a -f path, or a file under it) that "
+                                    "cannot be read; the checks they defined keep running")
+                                .Register(*options_.registry);
+    for (const auto& p : options_.paths) source_errors_gauge_->Add({{"path", p}}).Set(0);
+  }
+}
 
 FileSource::~FileSource() { Stop(); }
 
@@ -69,7 +80,50 @@ LoadReport FileSource::LoadNow() {
 
 LoadReport FileSource::Load() {
   LoadReport report;
-  auto docs = spec::LoadPaths(options_.paths);
+  std::vector<spec::Document> docs;
+  // Files whose checks of the last load are kept, with the reason.
+  std::map<std::string, std::string> kept;
+  // Unreadable source -> error, and source -> the -f path it belongs to.
+  std::map<std::string, std::string> source_errors;
+  std::map<std::string, std::string> owner;
+  std::map<std::string, std::vector<std::string>> path_files;
+  for (const std::string& p : options_.paths) {
+    owner[p] = p;
+    std::string error;
+    auto files = spec::ListManifestFiles(p, &error);
+    if (!files) {
+      // Vanished or unlistable: everything it named last time stays.
+      source_errors[p] = error;
+      report.errors.push_back(p + ": " + error);
+      auto prev = path_files_.find(p);
+      if (prev != path_files_.end()) {
+        path_files[p] = prev->second;
+        for (const auto& f : prev->second) kept.emplace(f, p + ": " + error);
+      }
+      continue;
+    }
+    path_files[p] = *files;
+    for (const std::string& f : *files) {
+      owner[f] = p;
+      spec::ManifestFile file = spec::ReadManifestFile(f);
+      const auto prev = doc_keys_.find(f);
+      const bool had_checks =
+          prev != doc_keys_.end() && std::any_of(prev->second.begin(), prev->second.end(),
+                                                 [](const std::string& k) { return !k.empty(); });
+      if (file.failed || (file.empty && had_checks)) {
+        std::string why =
+            file.failed && !file.documents.empty() && !file.documents[0].ErrorLines().empty()
+                ? file.documents[0].ErrorLines()[0]
+                : f + ": the file is empty";
+        source_errors[f] = why;
+        report.errors.push_back(why);
+        if (had_checks) kept.emplace(f, why);
+        continue;
+      }
+      for (auto& d : file.documents) docs.push_back(std::move(d));
+    }
+  }
+
   std::map<std::string, controller::DesiredCheck> desired;
   std::map<std::string, std::string> where;  // key -> "file document N"
   std::map<std::string, std::vector<std::string>> doc_keys;
@@ -110,28 +164,54 @@ LoadReport FileSource::Load() {
       desired[key] = std::move(d);
       continue;
     }
-    std::string joined;
-    for (const auto& line : doc.ErrorLines()) {
-      report.errors.push_back(line);
-      if (!joined.empty()) joined += "; ";
-      joined += line;
-    }
-    for (const auto& e : doc.errors) {
+    const auto lines = doc.ErrorLines();
+    report.errors.insert(report.errors.end(), lines.begin(), lines.end());
+    // A document may have thousands of errors: the log gets the first few and a
+    // count, the check's message at most kMaxMessageBytes.
+    constexpr std::size_t kLoggedErrors = 20;
+    for (std::size_t i = 0; i < doc.errors.size() && i < kLoggedErrors; ++i) {
+      const auto& e = doc.errors[i];
       log_.Error("invalid HealthCheck document", {{"file", doc.source},
                                                   {"document", doc.index},
                                                   {"line", doc.line},
                                                   {"field", e.path},
-                                                  {"error", e.message}});
+                                                  {"error", spec::CapMessage(e.message, 1024)}});
+    }
+    if (doc.errors.size() > kLoggedErrors) {
+      log_.Error("invalid HealthCheck document: more errors not logged",
+                 {{"file", doc.source},
+                  {"document", doc.index},
+                  {"more_errors", doc.errors.size() - kLoggedErrors}});
     }
     if (key.empty()) continue;  // cannot be attributed to a check
     auto slash = key.find('/');
     controller::DesiredCheck d;
     d.ns = key.substr(0, slash);
     d.name = key.substr(slash + 1);
-    d.invalid_message = joined;
+    d.invalid_message = spec::FormatErrors(lines);
     desired[key] = std::move(d);
   }
+  // The checks of unreadable sources: their last version keeps running (the
+  // controller carries the previous spec over), with the error beside it. A
+  // check that another file defines now is that file's.
+  for (const auto& [file, why] : kept) {
+    auto prev = doc_keys_.find(file);
+    if (prev == doc_keys_.end()) continue;
+    doc_keys[file] = prev->second;  // remembered until the file is readable again
+    for (const std::string& key : prev->second) {
+      if (key.empty() || desired.contains(key)) continue;
+      auto slash = key.find('/');
+      controller::DesiredCheck d;
+      d.ns = key.substr(0, slash);
+      d.name = key.substr(slash + 1);
+      d.invalid_message =
+          spec::CapMessage("manifest source unreadable, its last version keeps running: " + why);
+      desired[key] = std::move(d);
+    }
+  }
   doc_keys_ = std::move(doc_keys);
+  path_files_ = std::move(path_files);
+  ReportSourceErrors(std::move(source_errors), owner);
   std::vector<controller::DesiredCheck> list;
   list.reserve(desired.size());
   for (auto& [key, d] : desired) list.push_back(std::move(d));
@@ -144,6 +224,28 @@ LoadReport FileSource::Load() {
       "manifests loaded",
       {{"documents", report.documents}, {"valid", report.valid}, {"errors", report.errors.size()}});
   return report;
+}
+
+void FileSource::ReportSourceErrors(std::map<std::string, std::string> errors,
+                                    const std::map<std::string, std::string>& owner) {
+  for (const auto& [source, error] : errors) {
+    auto old = source_errors_.find(source);
+    if (old != source_errors_.end() && old->second == error) continue;
+    log_.Error("manifest source unreadable; the checks it defined keep running",
+               {{"source", source}, {"error", spec::CapMessage(error, 1024)}});
+  }
+  for (const auto& [source, error] : source_errors_) {
+    if (!errors.contains(source)) log_.Info("manifest source readable again", {{"source", source}});
+  }
+  source_errors_ = std::move(errors);
+  if (source_errors_gauge_ == nullptr) return;
+  std::map<std::string, double> per_path;
+  for (const auto& p : options_.paths) per_path[p] = 0;
+  for (const auto& [source, error] : source_errors_) {
+    auto o = owner.find(source);
+    if (o != owner.end()) per_path[o->second] += 1;
+  }
+  for (const auto& [p, n] : per_path) source_errors_gauge_->Add({{"path", p}}).Set(n);
 }
 
 void FileSource::Start() {
@@ -166,13 +268,31 @@ std::uint64_t FileSource::reloads() const {
   return reloads_;
 }
 
+void FileSource::ReloadNow() {
+  {
+    std::lock_guard lock(mu_);
+    reload_requested_ = true;
+  }
+  cv_.notify_all();
+}
+
 void FileSource::Run() {
   for (;;) {
+    bool requested = false;
     {
       std::unique_lock lock(mu_);
-      if (cv_.wait_for(lock, options_.poll, [this] { return stop_; })) return;
+      cv_.wait_for(lock, options_.poll, [this] { return stop_ || reload_requested_; });
+      if (stop_) return;
+      requested = std::exchange(reload_requested_, false);
     }
     auto fp = Fingerprint(options_.paths, 1);
+    if (requested) {
+      log_.Info("reloading manifests on request (SIGHUP)");
+      files_fp_ = std::move(fp);
+      if (!options_.secrets_dir.empty()) secrets_fp_ = Fingerprint({options_.secrets_dir}, 3);
+      LoadNow();  // re-resolves every secret too
+      continue;
+    }
     if (fp != files_fp_) {
       files_fp_ = std::move(fp);
       LoadNow();

@@ -8,13 +8,29 @@
 // index, line, field path, reason) and reported to the controller for its check, so
 // a previous valid version keeps running and the API shows the error.
 //
+// A source that cannot be read is not a removal. When a path given with -f
+// vanishes (a directory moved away, a ConfigMap volume re-mounted) or cannot be
+// listed, or a file becomes unreadable, not a regular file, too large, a YAML
+// syntax error or 0 bytes (a normal intermediate state of a non-atomic save), the
+// checks it defined in the last load keep running their last version: each shows
+// the error (status "invalidSpec" in the API), the error is logged once per
+// change, and healthgate_manifest_source_errors{path} counts the unreadable
+// sources under each -f path. A file deleted from a directory that is still
+// there is a removal: its checks go.
+//
 // Thread-safety: Start() runs the poller on its own thread; Stop() joins it.
-// LoadNow() may be called from any thread before Start().
+// LoadNow() may be called from any thread before Start(); ReloadNow() from any
+// thread after it.
 #pragma once
+
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -37,6 +53,8 @@ class FileSource {
     std::vector<std::string> paths;
     std::string secrets_dir;  // watched too: a rotated secret is picked up
     std::chrono::milliseconds poll{500};
+    // Where healthgate_manifest_source_errors is registered; may be null.
+    std::shared_ptr<prometheus::Registry> registry;
   };
   FileSource(Options options, controller::Controller& controller, Logger& log);
   ~FileSource();
@@ -47,10 +65,16 @@ class FileSource {
   LoadReport LoadNow();
   void Start();
   void Stop();
+  // Asks the poller to reload now (SIGHUP), without waiting for a change.
+  void ReloadNow();
   std::uint64_t reloads() const;
 
  private:
   LoadReport Load();
+  // Logs the sources whose error appeared, changed or went away, and sets the
+  // gauge per -f path.
+  void ReportSourceErrors(std::map<std::string, std::string> errors,
+                          const std::map<std::string, std::string>& owner);
   std::string Fingerprint(const std::vector<std::string>& paths, int depth) const;
   void Run();
 
@@ -62,12 +86,18 @@ class FileSource {
   // syntax error) to the check it used to define. One entry per file, not per
   // document: thousands of checks share a few files.
   std::map<std::string, std::vector<std::string>> doc_keys_;
+  // -f path -> the files it named in the last load (kept while it is unreadable).
+  std::map<std::string, std::vector<std::string>> path_files_;
+  // Unreadable source (a -f path or a file) -> its error, as last logged.
+  std::map<std::string, std::string> source_errors_;
+  prometheus::Family<prometheus::Gauge>* source_errors_gauge_ = nullptr;
   std::string files_fp_;
   std::string secrets_fp_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool reload_requested_ = false;
   std::uint64_t reloads_ = 0;
   std::thread thread_;
 };

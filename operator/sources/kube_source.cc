@@ -153,12 +153,12 @@ void KubeSource::OnUpsert(const nlohmann::json& object) {
     if (hooks_.on_gate) hooks_.on_gate(d.ns, d.name, doc.check->readiness_gate);
     d.spec = std::make_shared<const spec::HealthCheck>(std::move(*doc.check));
   } else {
-    std::string joined;
-    for (const auto& e : doc.errors) {
-      if (!joined.empty()) joined += "; ";
-      joined += (e.path.empty() ? "" : e.path + ": ") + e.message;
-    }
-    d.invalid_message = joined;
+    std::vector<std::string> lines;
+    lines.reserve(doc.errors.size());
+    for (const auto& e : doc.errors)
+      lines.push_back((e.path.empty() ? "" : e.path + ": ") + e.message);
+    // status.invalidSpec and the Ready message: at most 32,768 characters.
+    d.invalid_message = spec::FormatErrors(lines);
   }
   controller_.Upsert(std::move(d));
 }

@@ -123,13 +123,56 @@ struct Document {
 };
 
 // Every document of a YAML stream (multi-document). Empty documents are skipped.
-// A YAML syntax error yields one Document with the error and its line.
+// A YAML syntax error, or nesting deeper than kMaxNesting, yields one Document
+// with the error and its line.
 std::vector<Document> ParseYaml(std::string_view text, const std::string& source);
 // One object as the API server sends it.
 Document ParseJson(const nlohmann::json& object, const std::string& source);
-// Files and directories (non-recursive: *.yaml, *.yml, *.json, sorted by name).
-// An unreadable path yields a Document with the error.
+
+// Bounds on manifest input. A manifest file larger than kMaxManifestBytes is not
+// read (the API server's own request limit is 3 MiB); YAML or JSON nested deeper
+// than kMaxNesting levels is rejected with its line.
+inline constexpr std::size_t kMaxManifestBytes = std::size_t{4} << 20;  // 4 MiB
+inline constexpr int kMaxNesting = 64;
+
+// One manifest file read from disk. Only regular files (or symlinks to them) are
+// opened: a FIFO, device, socket or directory is not read (a FIFO would block
+// and /dev/zero never ends), and neither is a file over kMaxManifestBytes.
+struct ManifestFile {
+  std::string path;
+  // The file could not be used as a whole (not a regular file, unreadable, too
+  // large, a YAML/JSON syntax error, nesting too deep): `documents` then holds
+  // one Document with that error, and no document of the file can be trusted.
+  bool failed = false;
+  bool empty = false;  // read fine, zero bytes
+  std::vector<Document> documents;
+};
+ManifestFile ReadManifestFile(const std::string& path);
+// The manifest files a path names: the path itself when it is not a directory,
+// else the directory's *.yaml, *.yml and *.json entries that are not
+// directories (non-recursive, sorted). nullopt with `error` set when the path
+// does not exist or the directory cannot be listed.
+std::optional<std::vector<std::string>> ListManifestFiles(const std::string& path,
+                                                          std::string* error);
+// Files and directories (ListManifestFiles then ReadManifestFile, in order).
+// An unreadable path or file yields a Document with the error.
 std::vector<Document> LoadPaths(const std::vector<std::string>& paths);
+
+// Condition and status messages are capped at 32,768 characters, as Kubernetes
+// caps a condition's message; the cap here is in bytes, so it also holds in
+// characters.
+inline constexpr std::size_t kMaxMessageBytes = 32768;
+// `lines` joined with `separator`, at most `max_bytes` long: the lines that do
+// not fit are counted instead, "… (N more errors)". A single line too long by
+// itself is cut on a UTF-8 character boundary. The one formatter for error lists
+// in condition messages, status.invalidSpec and local mode's API.
+std::string FormatErrors(const std::vector<std::string>& lines,
+                         std::size_t max_bytes = kMaxMessageBytes,
+                         std::string_view separator = "; ");
+// `text` cut to at most `max_bytes` on a UTF-8 character boundary, ending with
+// "… (truncated)" when it was cut. For any other message that may grow (a
+// condition naming many failing probes).
+std::string CapMessage(std::string_view text, std::size_t max_bytes = kMaxMessageBytes);
 
 // Kubernetes duration strings: "500ms", "10s", "1m30s", "1h", "1.5s", units ns us µs
 // ms s m h. No sign, no bare number. nullopt with `error` set when invalid.

@@ -1,14 +1,17 @@
 // ParseYaml and LoadPaths: YAML streams and files into Documents. Every document
 // goes through ParseJson, so a manifest file and the API server's JSON are judged
 // by the same rules.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -67,38 +70,113 @@ bool HasExtension(const std::filesystem::path& p, std::initializer_list<const ch
   return std::any_of(exts.begin(), exts.end(), [&](const char* e) { return ext == e; });
 }
 
-std::vector<Document> LoadFile(const std::filesystem::path& path) {
-  const std::string source = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {ErrorDocument(source, std::string("cannot read: ") + std::strerror(errno))};
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) return {ErrorDocument(source, "cannot read: I/O error")};
-  const std::string text = buf.str();
-  if (!HasExtension(path, {".json"})) return ParseYaml(text, source);
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return {};
-  nlohmann::json object;
-  try {
-    object = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    return {ErrorDocument(source, std::string("JSON syntax error: ") + e.what(),
-                          LineAt(text, e.byte > 0 ? e.byte - 1 : 0))};
-  }
-  Document d = ParseJson(object, source);
-  d.line = 1;
-  return {d};
+// What a non-regular file is, for the message that says it was not read.
+const char* FileKind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISDIR(mode)) return "a directory";
+  return "not a regular file";
 }
 
-}  // namespace
+std::string TooLarge(std::uint64_t size) {
+  return "file is larger than the 4 MiB limit for a manifest (" +
+         (size > 0 ? std::to_string(size) + " bytes" : std::string("still growing")) + ")";
+}
 
-std::vector<Document> ParseYaml(std::string_view text, const std::string& source) {
+// Reads a regular file of at most kMaxManifestBytes into `text`; an error
+// message otherwise. The type is checked before opening (opening a device may
+// have effects) and again on the open descriptor (the path may have been
+// replaced in between); O_NONBLOCK keeps a FIFO swapped in from blocking open().
+std::optional<std::string> ReadRegularFile(const std::string& path, std::string* text) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::string("cannot read: ") + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) {
+    return std::string("not read: ") + FileKind(st.st_mode) + ", only regular files are";
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxManifestBytes) {
+    return TooLarge(static_cast<std::uint64_t>(st.st_size));
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return std::string("cannot read: ") + std::strerror(errno);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::fstat(fd, &st) != 0) return std::string("cannot read: ") + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) {
+    return std::string("not read: ") + FileKind(st.st_mode) + ", only regular files are";
+  }
+  text->clear();
+  text->reserve(static_cast<std::size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return std::string("cannot read: ") + std::strerror(errno);
+    }
+    if (n == 0) break;
+    if (text->size() + static_cast<std::size_t>(n) > kMaxManifestBytes) return TooLarge(0);
+    text->append(buf, static_cast<std::size_t>(n));
+  }
+  return std::nullopt;
+}
+
+// The deepest nesting of a JSON text and the 1-based line where it first
+// exceeds `limit` (0 when it does not). Strings are skipped, so brackets inside
+// them do not count. nlohmann's parser does not recurse, but what reads the
+// result should not meet a 100,000-deep object either.
+int JsonTooDeepAt(std::string_view text, int limit) {
+  int depth = 0;
+  int line = 1;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') ++line;
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return line;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return 0;
+}
+
+std::string NestingError(int line) {
+  return "nesting deeper than " + std::to_string(kMaxNesting) + " levels at line " +
+         std::to_string(line);
+}
+
+// ParseYaml; `failed` is set when the stream could not be read as a whole.
+std::vector<Document> ParseStream(std::string_view text, const std::string& source, bool* failed) {
+  *failed = false;
   std::vector<YAML::Node> nodes;
   try {
     nodes = YAML::LoadAll(std::string(text));
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's parser recurses per level and stops at 2000 with "bad file".
+    const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+    Document d = ErrorDocument(source, NestingError(line), line);
+    if (line > 0) d.index = DocumentIndexAt(text, line);
+    *failed = true;
+    return {d};
   } catch (const YAML::Exception& e) {
     const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
     Document d = ErrorDocument(source, "YAML syntax error: " + e.msg, line);
     if (line > 0) d.index = DocumentIndexAt(text, line);
+    *failed = true;
     return {d};
   }
   std::vector<Document> out;
@@ -106,11 +184,18 @@ std::vector<Document> ParseYaml(std::string_view text, const std::string& source
     const YAML::Node& node = nodes[i];
     if (node.IsNull()) continue;  // empty document (e.g. a trailing "---")
     std::vector<ValidationError> conversion;
-    const nlohmann::json object = YamlToJson(node, &conversion);
+    bool cut = false;
+    const nlohmann::json object = YamlToJson(node, &conversion, &cut);
     Document d = ParseJson(object, source);
     d.index = static_cast<int>(i);
     d.line = node.Mark().is_null() ? 0 : node.Mark().line + 1;
-    if (!conversion.empty()) {
+    if (cut) {
+      // Parts of the document were dropped (too large or too deep): what the
+      // validator says of the rest is noise (one "must be a string, not null"
+      // per dropped value). Only the identity and the bound are kept.
+      d.errors = std::move(conversion);
+      d.check.reset();
+    } else if (!conversion.empty()) {
       d.errors.insert(d.errors.begin(), conversion.begin(), conversion.end());
       d.check.reset();
     }
@@ -119,44 +204,87 @@ std::vector<Document> ParseYaml(std::string_view text, const std::string& source
   return out;
 }
 
-std::vector<Document> LoadPaths(const std::vector<std::string>& paths) {
+}  // namespace
+
+std::vector<Document> ParseYaml(std::string_view text, const std::string& source) {
+  bool failed = false;
+  return ParseStream(text, source, &failed);
+}
+
+ManifestFile ReadManifestFile(const std::string& path) {
+  ManifestFile out;
+  out.path = path;
+  const auto fail = [&](std::string message, int line = 0) {
+    out.failed = true;
+    out.documents = {ErrorDocument(path, std::move(message), line)};
+    return out;
+  };
+  std::string text;
+  if (auto err = ReadRegularFile(path, &text)) return fail(*err);
+  out.empty = text.empty();
+  if (!HasExtension(path, {".json"})) {
+    out.documents = ParseStream(text, path, &out.failed);
+    return out;
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return out;
+  if (const int line = JsonTooDeepAt(text, kMaxNesting)) return fail(NestingError(line), line);
+  nlohmann::json object;
+  try {
+    object = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return fail(std::string("JSON syntax error: ") + e.what(),
+                LineAt(text, e.byte > 0 ? e.byte - 1 : 0));
+  }
+  Document d = ParseJson(object, path);
+  d.line = 1;
+  out.documents.push_back(std::move(d));
+  return out;
+}
+
+std::optional<std::vector<std::string>> ListManifestFiles(const std::string& p,
+                                                          std::string* error) {
   namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(p, ec);
+  if (ec) {
+    *error = "cannot read: " + ec.message();
+    return std::nullopt;
+  }
+  if (!fs::is_directory(st)) return std::vector<std::string>{p};
+  std::vector<std::string> files;
+  fs::directory_iterator it(p, ec);
+  if (ec) {
+    *error = "cannot read directory: " + ec.message();
+    return std::nullopt;
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& f = it->path();
+    if (!HasExtension(f, {".yaml", ".yml", ".json"})) continue;
+    std::error_code fec;
+    if (fs::is_directory(it->status(fec))) continue;
+    files.push_back(f.string());
+  }
+  if (ec) {
+    *error = "cannot read directory: " + ec.message();
+    return std::nullopt;
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<Document> LoadPaths(const std::vector<std::string>& paths) {
   std::vector<Document> out;
   for (const std::string& p : paths) {
-    std::error_code ec;
-    const fs::file_status st = fs::status(p, ec);
-    if (ec) {
-      out.push_back(ErrorDocument(p, "cannot read: " + ec.message()));
+    std::string error;
+    auto files = ListManifestFiles(p, &error);
+    if (!files) {
+      out.push_back(ErrorDocument(p, error));
       continue;
     }
-    if (!fs::is_directory(st)) {
-      auto docs = LoadFile(p);
-      out.insert(out.end(), std::make_move_iterator(docs.begin()),
-                 std::make_move_iterator(docs.end()));
-      continue;
-    }
-    std::vector<fs::path> files;
-    fs::directory_iterator it(p, ec);
-    if (ec) {
-      out.push_back(ErrorDocument(p, "cannot read directory: " + ec.message()));
-      continue;
-    }
-    for (; it != fs::directory_iterator(); it.increment(ec)) {
-      const fs::path& f = it->path();
-      if (!HasExtension(f, {".yaml", ".yml", ".json"})) continue;
-      std::error_code fec;
-      if (fs::is_directory(it->status(fec))) continue;
-      files.push_back(f);
-    }
-    if (ec) {
-      out.push_back(ErrorDocument(p, "cannot read directory: " + ec.message()));
-      continue;
-    }
-    std::sort(files.begin(), files.end());
-    for (const fs::path& f : files) {
-      auto docs = LoadFile(f);
-      out.insert(out.end(), std::make_move_iterator(docs.begin()),
-                 std::make_move_iterator(docs.end()));
+    for (const std::string& f : *files) {
+      auto file = ReadManifestFile(f);
+      out.insert(out.end(), std::make_move_iterator(file.documents.begin()),
+                 std::make_move_iterator(file.documents.end()));
     }
   }
   return out;

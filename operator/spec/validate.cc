@@ -156,6 +156,10 @@ class Obj {
 struct StrRule {
   std::size_t min = 0;
   std::size_t max = std::numeric_limits<std::size_t>::max();
+  // NUL is refused everywhere but in byte payloads (tcp.send, tcp.expect): a
+  // C library (libcurl, libpq, hiredis, getaddrinfo) would stop reading a host,
+  // URL or header at the NUL, so "127.0.0.1\0evil" would probe 127.0.0.1.
+  bool allow_nul = false;
 };
 
 std::optional<std::string> Str(Errors& e, const json* v, const std::string& path, StrRule rule) {
@@ -169,6 +173,10 @@ std::optional<std::string> Str(Errors& e, const json* v, const std::string& path
   const auto& s = v->get_ref<const std::string&>();
   if (!IsUtf8(s)) {
     e.Add(path, "must be valid UTF-8");
+    return std::nullopt;
+  }
+  if (!rule.allow_nul && s.find('\0') != std::string::npos) {
+    e.Add(path, "must not contain a NUL character");
     return std::nullopt;
   }
   const std::size_t n = Chars(s);
@@ -515,8 +523,8 @@ std::optional<probes::TcpConfig> ReadTcp(Errors& e, const json* v, const std::st
   const std::size_t before = e.list().size();
   if (auto h = Str(e, o.Need("host"), o.Path("host"), {1, 253})) c.host = *h;
   if (auto p = Port(e, o.Need("port"), o.Path("port"))) c.port = *p;
-  if (auto s = Str(e, o.Get("send"), o.Path("send"), {0, 4096})) c.send = *s;
-  if (auto x = Str(e, o.Get("expect"), o.Path("expect"), {0, 4096})) c.expect = *x;
+  if (auto s = Str(e, o.Get("send"), o.Path("send"), {0, 4096, true})) c.send = *s;
+  if (auto x = Str(e, o.Get("expect"), o.Path("expect"), {0, 4096, true})) c.expect = *x;
   if (e.list().size() != before) return std::nullopt;
   return c;
 }
@@ -559,6 +567,10 @@ std::optional<probes::RedisConfig> ReadRedis(Errors& e, const json* v, const std
   if (auto h = Str(e, o.Need("host"), o.Path("host"), {1, 253})) c.host = *h;
   if (auto p = Port(e, o.Get("port"), o.Path("port"))) c.port = *p;
   if (auto u = Str(e, o.Get("username"), o.Path("username"), {0, 256})) c.username = *u;
+  // AUTH takes a user name only with a password: alone it would be ignored.
+  if (o.Has("username") && !o.Has("passwordSecretRef")) {
+    e.Add(o.Path("username"), "username requires passwordSecretRef");
+  }
   ReadSecretRef(e, o, "passwordSecretRef", base, SecretSlot::kRedisPassword, 0, uses);
   if (auto db = Int(e, o.Get("db"), o.Path("db"), 0, std::numeric_limits<std::int32_t>::max())) {
     c.db = static_cast<int>(*db);

@@ -53,7 +53,7 @@ bool IsUtf8(std::string_view text) {
 
 namespace {
 
-constexpr int kMaxDepth = 64;
+constexpr int kMaxDepth = kMaxNesting;
 constexpr std::size_t kMaxNodes = 20000;
 
 const std::set<std::string>& TrueWords() {
@@ -167,6 +167,7 @@ std::string Join(const std::string& path, const std::string& key) {
 class Converter {
  public:
   explicit Converter(std::vector<ValidationError>* errors) : errors_(errors) {}
+  bool cut() const { return cut_; }
 
   json Convert(const YAML::Node& node, const std::string& path, int depth) {
     if (++nodes_ > kMaxNodes) {
@@ -174,10 +175,17 @@ class Converter {
         Error(path, "document too large (more than 20000 values after expanding aliases)");
         too_many_reported_ = true;
       }
+      cut_ = true;
       return json(nullptr);
     }
     if (depth > kMaxDepth) {
-      Error(path, "nested too deeply (more than 64 levels)");
+      if (!too_deep_reported_) {
+        const int line = node.Mark().is_null() ? 0 : node.Mark().line + 1;
+        Error(path, "nesting deeper than " + std::to_string(kMaxDepth) + " levels at line " +
+                        std::to_string(line));
+        too_deep_reported_ = true;
+      }
+      cut_ = true;
       return json(nullptr);
     }
     switch (node.Type()) {
@@ -262,13 +270,17 @@ class Converter {
   std::vector<ValidationError>* errors_;
   std::size_t nodes_ = 0;
   bool too_many_reported_ = false;
+  bool too_deep_reported_ = false;
+  bool cut_ = false;  // a bound dropped part of the document
 };
 
 }  // namespace
 
-json YamlToJson(const YAML::Node& node, std::vector<ValidationError>* errors) {
+json YamlToJson(const YAML::Node& node, std::vector<ValidationError>* errors, bool* cut) {
   Converter converter(errors);
-  return converter.Convert(node, "", 0);
+  json out = converter.Convert(node, "", 0);
+  if (cut != nullptr) *cut = converter.cut();
+  return out;
 }
 
 }  // namespace healthgate::spec

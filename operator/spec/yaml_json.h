@@ -23,11 +23,14 @@ namespace healthgate::spec {
 //   anything else: string
 // Quoted and block scalars (tag "!") are strings; explicit !!str/!!int/!!bool/
 // !!float/!!null tags are honoured. Mapping keys become strings. Problems (duplicate
-// keys, non-UTF-8 keys, unknown tags, nesting deeper than 64 or more than 20000
-// nodes after alias expansion) are appended to `errors` with their path, e.g.
-// "spec.probes[0].name"; the offending value becomes null.
+// keys, non-UTF-8 keys, unknown tags, nesting deeper than kMaxNesting or more
+// than 20000 nodes after alias expansion) are appended to `errors` with their
+// path, e.g. "spec.probes[0].name"; the offending value becomes null. The two
+// bounds drop parts of the document and set `*cut` (when given); each is
+// reported once ("nesting deeper than 64 levels at line L"), not per value.
 // Non-UTF-8 string values are kept: the validator reports them where it reads them.
-nlohmann::json YamlToJson(const YAML::Node& node, std::vector<ValidationError>* errors);
+nlohmann::json YamlToJson(const YAML::Node& node, std::vector<ValidationError>* errors,
+                          bool* cut = nullptr);
 
 // Whether `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsUtf8(std::string_view text);

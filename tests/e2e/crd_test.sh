@@ -165,6 +165,32 @@ for f in "${invalid[@]}"; do
   fi
 done
 
+# A Redis username needs a password (the CEL rule on the redis object): rejected with the
+# rule's message alone, accepted with passwordSecretRef.
+cat >"$TMP/redis-user.yaml" <<EOF
+apiVersion: healthgate.dev/v1alpha1
+kind: HealthCheck
+metadata: {name: redis-user, namespace: $NS}
+spec:
+  probes:
+  - {name: cache, redis: {host: 127.0.0.1, username: app}}
+EOF
+if out="$(k apply --dry-run=server --validate=strict -f "$TMP/redis-user.yaml" 2>&1)"; then
+  fail "redis: username without passwordSecretRef rejected" "accepted: $out"
+elif grep -qF "spec.probes[0].redis.username" <<<"$out" \
+     && grep -qF "username requires passwordSecretRef" <<<"$out"; then
+  pass "redis: username without passwordSecretRef rejected (CEL rule, names the field)"
+else
+  fail "redis: username without passwordSecretRef rejected with the rule's message" "$out"
+fi
+sed -i 's/username: app}/username: app, passwordSecretRef: {name: redis, key: password}}/' \
+  "$TMP/redis-user.yaml"
+if out="$(k apply --dry-run=server --validate=strict -f "$TMP/redis-user.yaml" 2>&1)"; then
+  pass "redis: username with passwordSecretRef accepted"
+else
+  fail "redis: username with passwordSecretRef accepted" "$out"
+fi
+
 # ---------------------------------------------------------------------------------------
 # Printer columns, categories and the status subresource
 # ---------------------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 // The invalid-manifest table is the one the CRD test runs against a real
 // kube-apiserver (tests/e2e/crd_test.sh), so the binary and the schema agree.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/http_targets.h"
 #include "tests/support/net.h"
 #include "tests/support/process.h"
 #include "tests/support/servers.h"
@@ -110,6 +114,70 @@ TEST(CliCheck, BadArgumentsAndMissingFilesExit2) {
   auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", "/does/not/exist.yaml"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("/does/not/exist.yaml"), std::string::npos) << r.output;
+}
+
+TEST(CliCheck, DuplicateCheckIsInvalidInput) {
+  TempDir tmp;
+  const std::string port = std::to_string(FreePort());
+  const std::string doc = R"(apiVersion: healthgate.dev/v1alpha1
+kind: HealthCheck
+metadata: {name: deps, namespace: ci}
+spec:
+  probes:
+  - name: port
+    tcp: {host: 127.0.0.1, port: )" +
+                          port + "}\n";
+  WriteFile(fs::path(tmp.path()) / "m/a.yaml", doc);
+  WriteFile(fs::path(tmp.path()) / "m/b.yaml", doc);
+  auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m"});
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("duplicate HealthCheck ci/deps"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("b.yaml document 0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("a.yaml document 0"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nothing was probed"), std::string::npos) << r.output;
+  // Within one file too.
+  WriteFile(fs::path(tmp.path()) / "one.yaml", doc + "---\n" + doc);
+  auto one = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/one.yaml"});
+  EXPECT_EQ(one.exit_code, 2) << one.output;
+  EXPECT_NE(one.output.find("one.yaml document 1: duplicate HealthCheck ci/deps (first defined in"),
+            std::string::npos)
+      << one.output;
+}
+
+TEST(CliCheck, TableEscapesControlCharactersFromTheTarget) {
+  // A fake Redis: a real server cannot be made to put terminal escapes in an
+  // error reply. It answers the probe's first command with clear-screen, a
+  // window-title sequence, a C1 CSI and DEL in the error text.
+  RawTarget hostile([](int fd, const std::atomic<bool>& stop) {
+    // Waits for the first command (any bytes), answers it with the error.
+    char buf[512];
+    while (!stop.load()) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      if (::recv(fd, buf, sizeof buf, 0) <= 0) return;
+      const std::string reply =
+          "-ERR \x1b[2J\x1b]0;owned\x07 \xc2\x9b"
+          "31m \x7f gotcha\r\n";
+      (void)::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+    }
+  });
+  TempDir tmp;
+  WriteFile(fs::path(tmp.path()) / "m.yaml", R"(apiVersion: healthgate.dev/v1alpha1
+kind: HealthCheck
+metadata: {name: hostile, namespace: ci}
+spec:
+  probes:
+  - name: cache
+    redis: {host: 127.0.0.1, port: )" + std::to_string(hostile.port()) +
+                                                 "}\n");
+  auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", tmp.path() + "/m.yaml"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("gotcha"), std::string::npos) << r.output;  // the message is there
+  EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find('\x07'), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find('\x7f'), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("\xc2\x9b"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\\x1b[2J"), std::string::npos) << r.output;  // shown, escaped
 }
 
 }  // namespace

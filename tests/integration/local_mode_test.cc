@@ -3,12 +3,17 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "tests/support/net.h"
 #include "tests/support/process.h"
@@ -53,6 +58,49 @@ spec:
 )" + extra;
 }
 
+// Polls `path` every 50 ms on its own thread and keeps every status that is not 200.
+class StatusWatch {
+ public:
+  StatusWatch(int port, std::string path) : port_(port), path_(std::move(path)) {
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        httplib::Client c("127.0.0.1", port_);
+        c.set_connection_timeout(1s);
+        c.set_read_timeout(2s);
+        auto r = c.Get(path_);
+        const int status = r ? r->status : -1;
+        ++polls_;
+        if (status != 200) {
+          std::lock_guard lock(mu_);
+          bad_.push_back(status);
+        }
+        std::this_thread::sleep_for(50ms);
+      }
+    });
+  }
+  ~StatusWatch() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int polls() const { return polls_.load(); }
+  std::string Bad() {
+    std::lock_guard lock(mu_);
+    std::string out;
+    for (int b : bad_) out += std::to_string(b) + " ";
+    return out;
+  }
+
+ private:
+  int port_;
+  std::string path_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> polls_{0};
+  std::mutex mu_;
+  std::vector<int> bad_;
+  std::thread thread_;
+};
+
 class LocalMode : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -68,12 +116,20 @@ class LocalMode : public ::testing::Test {
     if (hg_.pid() > 0) hg_.Stop();
   }
 
-  void StartHealthgate() {
+  void StartHealthgate(const std::vector<std::string>& extra = {}) {
     log_ = dir_.path() + "/healthgate.log";
-    hg_ = Process({HEALTHGATE_BINARY, "local", "-f", manifests_.string(), "--secrets-dir",
-                   dir_.path() + "/secrets", "--http-address", "127.0.0.1:" + std::to_string(port_),
-                   "--log-level", "debug"},
-                  log_);
+    std::vector<std::string> argv = {HEALTHGATE_BINARY,
+                                     "local",
+                                     "-f",
+                                     manifests_.string(),
+                                     "--secrets-dir",
+                                     dir_.path() + "/secrets",
+                                     "--http-address",
+                                     "127.0.0.1:" + std::to_string(port_),
+                                     "--log-level",
+                                     "debug"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    hg_ = Process(argv, log_);
     ASSERT_TRUE(WaitFor([&] { return Status("/readyz") == 200; }, 10s))
         << "healthgate local did not become ready:\n"
         << ReadFile(log_);
@@ -282,6 +338,133 @@ TEST_F(LocalMode, WaitCommandGatesOnReadiness) {
   EXPECT_NE(unknown.output.find("unknown HealthCheck (404)"), std::string::npos) << unknown.output;
   auto bad = testing::Run({HEALTHGATE_BINARY, "wait", "--for", "no-slash", "--url", url});
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
+}
+
+TEST_F(LocalMode, SighupReloadsAtOnceAndUsr1Usr2AreIgnored) {
+  WriteFile(manifests_ / "a.yaml", RedisCheck("alpha", redis_->port()));
+  // Polling every hour: only SIGHUP can make a change visible within the test.
+  StartHealthgate({"--poll-interval", "1h"});
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/alpha") == 200; }, 5s));
+  WriteFile(manifests_ / "b.yaml", RedisCheck("beta", redis_->port()));
+  std::this_thread::sleep_for(1s);  // two default poll periods: not picked up by polling
+  ASSERT_EQ(Status("/ready/shop/beta"), 404);
+
+  hg_.Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/beta") == 200; }, 5s))
+      << "SIGHUP did not reload:\n"
+      << ReadFile(log_);
+  EXPECT_TRUE(hg_.running());
+  EXPECT_EQ(Status("/ready/shop/alpha"), 200);
+
+  for (int sig : {SIGUSR1, SIGUSR2, SIGHUP}) {
+    hg_.Signal(sig);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_TRUE(hg_.running()) << "signal " << sig << " ended the process:\n" << ReadFile(log_);
+    EXPECT_EQ(Status("/livez"), 200);
+  }
+  const std::string logs = ReadFile(log_);
+  EXPECT_NE(logs.find("SIGUSR1"), std::string::npos) << logs;
+  // SIGTERM still shuts down cleanly.
+  hg_.Signal(SIGTERM);
+  EXPECT_EQ(hg_.Wait(3s), 0) << ReadFile(log_);
+}
+
+TEST_F(LocalMode, VanishedDirectoryKeepsItsChecksAndADeletedFileRemovesThem) {
+  WriteFile(manifests_ / "a.yaml", RedisCheck("alpha", redis_->port()));
+  WriteFile(manifests_ / "b.yaml", RedisCheck("beta", redis_->port()));
+  StartHealthgate();
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/alpha") == 200; }, 5s));
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/beta") == 200; }, 5s));
+  const auto before = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
+  const std::string metric =
+      "healthgate_manifest_source_errors{path=\"" + manifests_.string() + "\"} ";
+  EXPECT_NE(Body("/metrics").find(metric + "0"), std::string::npos);
+
+  StatusWatch watch(port_, "/ready/shop/alpha");
+  // Moved away (a ConfigMap volume re-mounted, a deploy script swapping directories).
+  const fs::path away = manifests_.string() + ".away";
+  fs::rename(manifests_, away);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Body("/api/v1/healthchecks/shop/alpha").find("unreadable") != std::string::npos;
+      },
+      5s))
+      << Body("/api/v1/healthchecks/shop/alpha") << ReadFile(log_);
+  EXPECT_NE(Body("/metrics").find(metric + "1"), std::string::npos) << Body("/metrics");
+  EXPECT_EQ(Status("/readyz"), 200);
+  EXPECT_EQ(Status("/ready/shop/beta"), 200);
+  std::this_thread::sleep_for(1500ms);  // three poll periods away
+  fs::rename(away, manifests_);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Body("/api/v1/healthchecks/shop/alpha").find("invalidSpec") == std::string::npos;
+      },
+      5s))
+      << Body("/api/v1/healthchecks/shop/alpha");
+  std::this_thread::sleep_for(600ms);
+  watch.Stop();
+  EXPECT_GT(watch.polls(), 20);
+  EXPECT_EQ(watch.Bad(), "") << "non-200 answers of /ready/shop/alpha while the directory was away";
+  EXPECT_NE(Body("/metrics").find(metric + "0"), std::string::npos);
+  // The probe history continued: no restart, no new transition.
+  const auto after = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
+  EXPECT_GT(after["probes"][0]["consecutiveSuccesses"].get<int>(),
+            before["probes"][0]["consecutiveSuccesses"].get<int>())
+      << before.dump(2) << "\n"
+      << after.dump(2);
+  EXPECT_EQ(after["probes"][0]["lastTransitionTime"], before["probes"][0]["lastTransitionTime"]);
+  const std::string logs = ReadFile(log_);
+  EXPECT_NE(logs.find("manifest source unreadable"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("manifest source readable again"), std::string::npos) << logs;
+
+  // A file deleted from a directory that is still there: its check goes, promptly.
+  fs::remove(manifests_ / "b.yaml");
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/beta") == 404; }, 3s));
+  EXPECT_EQ(Status("/ready/shop/alpha"), 200);
+}
+
+TEST_F(LocalMode, EmptiedFileKeepsItsChecksAndSpecialFilesAreSkipped) {
+  WriteFile(manifests_ / "a.yaml", RedisCheck("alpha", redis_->port()));
+  // A FIFO and a symlink to /dev/zero among the manifests: neither is read
+  // (one used to block the load forever, the other to abort it with bad_alloc).
+  ASSERT_EQ(::mkfifo((manifests_ / "pipe.yaml").c_str(), 0600), 0);
+  fs::create_symlink("/dev/zero", manifests_ / "zero.yaml");
+  StartHealthgate();
+  ASSERT_TRUE(WaitFor([&] { return Status("/ready/shop/alpha") == 200; }, 5s));
+  std::string logs = ReadFile(log_);
+  EXPECT_NE(logs.find((manifests_ / "pipe.yaml").string()), std::string::npos) << logs;
+  EXPECT_NE(logs.find("a FIFO"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("a character device"), std::string::npos) << logs;
+  const auto before = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
+
+  StatusWatch watch(port_, "/ready/shop/alpha");
+  // Truncated in place, as a non-atomic save does first.
+  const std::string text = ReadFile(manifests_ / "a.yaml");
+  { std::ofstream(manifests_ / "a.yaml", std::ios::trunc); }
+  ASSERT_EQ(fs::file_size(manifests_ / "a.yaml"), 0u);
+  ASSERT_TRUE(WaitFor(
+      [&] { return Body("/api/v1/healthchecks/shop/alpha").find("empty") != std::string::npos; },
+      5s))
+      << Body("/api/v1/healthchecks/shop/alpha") << ReadFile(log_);
+  std::this_thread::sleep_for(1500ms);
+  { std::ofstream(manifests_ / "a.yaml", std::ios::trunc) << text; }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Body("/api/v1/healthchecks/shop/alpha").find("invalidSpec") == std::string::npos;
+      },
+      5s))
+      << Body("/api/v1/healthchecks/shop/alpha");
+  std::this_thread::sleep_for(600ms);
+  watch.Stop();
+  EXPECT_GT(watch.polls(), 20);
+  EXPECT_EQ(watch.Bad(), "") << "non-200 answers of /ready/shop/alpha while the file was empty";
+  const auto after = nlohmann::json::parse(Body("/api/v1/healthchecks/shop/alpha"));
+  EXPECT_GT(after["probes"][0]["consecutiveSuccesses"].get<int>(),
+            before["probes"][0]["consecutiveSuccesses"].get<int>())
+      << before.dump(2) << "\n"
+      << after.dump(2);
+  EXPECT_EQ(after["probes"][0]["lastTransitionTime"], before["probes"][0]["lastTransitionTime"]);
+  EXPECT_EQ(Status("/readyz"), 200);
 }
 
 }  // namespace

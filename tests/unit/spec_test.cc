@@ -3,13 +3,18 @@
 // secrets without ever letting a value into a message.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -833,6 +838,147 @@ TEST(SpecTestdata, EveryInvalidFileNamesItsField) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Bounded input: NUL, nesting, size, error lists
+// ---------------------------------------------------------------------------------------
+
+std::string FirstError(const Document& d) {
+  return d.errors.empty() ? "" : d.errors[0].path + ": " + d.errors[0].message;
+}
+
+TEST(Spec, NulInsideStringsIsRejectedWithItsField) {
+  // YAML "\0" is a NUL byte. A C library stops at it: "127.0.0.1\0evil" would probe 127.0.0.1.
+  Document host = ParseOne(WithProbe("name: a\n    tcp: {host: \"127.0.0.1\\0evil\", port: 1}\n"));
+  EXPECT_FALSE(host.check.has_value());
+  ASSERT_EQ(host.errors.size(), 1u) << Dump(host);
+  EXPECT_EQ(host.errors[0].path, "spec.probes[0].tcp.host");
+  EXPECT_NE(host.errors[0].message.find("NUL"), std::string::npos) << Dump(host);
+
+  Document url =
+      ParseOne(WithProbe("name: w\n    http:\n      url: \"http://127.0.0.1/\\0.evil.example/\"\n"
+                         "      headers: [{name: X-A, value: \"v\\0w\"}]\n"));
+  std::set<std::string> paths;
+  for (const auto& e : url.errors) paths.insert(e.path);
+  EXPECT_TRUE(paths.contains("spec.probes[0].http.url")) << Dump(url);
+  EXPECT_TRUE(paths.contains("spec.probes[0].http.headers[0].value")) << Dump(url);
+
+  Document redis = ParseOne(WithProbe("name: r\n    redis: {host: \"h\\0x\"}\n"));
+  ASSERT_EQ(redis.errors.size(), 1u) << Dump(redis);
+  EXPECT_EQ(redis.errors[0].path, "spec.probes[0].redis.host");
+
+  Document pg = ParseOne(WithProbe("name: p\n    postgres: {host: h, database: \"d\\0b\"}\n"));
+  ASSERT_EQ(pg.errors.size(), 1u) << Dump(pg);
+  EXPECT_EQ(pg.errors[0].path, "spec.probes[0].postgres.database");
+
+  // A TCP payload is bytes, sent and matched by length: NUL is allowed there.
+  Document payload = ParseOne(
+      WithProbe("name: t\n    tcp: {host: h, port: 1, send: \"\\0\\x01\", expect: \"a\\0\"}\n"));
+  ASSERT_TRUE(payload.check.has_value()) << Dump(payload);
+  const auto& tcp = std::get<probes::TcpConfig>(payload.check->probes[0].target);
+  EXPECT_EQ(tcp.send, std::string("\0\x01", 2));
+  EXPECT_EQ(tcp.expect, std::string("a\0", 2));
+}
+
+TEST(Spec, RedisUsernameWithoutPasswordIsRejected) {
+  Document d = ParseOne(WithProbe("name: r\n    redis: {host: h, username: app}\n"));
+  EXPECT_FALSE(d.check.has_value());
+  ASSERT_EQ(d.errors.size(), 1u) << Dump(d);
+  EXPECT_EQ(d.errors[0].path, "spec.probes[0].redis.username");
+  EXPECT_NE(d.errors[0].message.find("passwordSecretRef"), std::string::npos) << Dump(d);
+  Document ok = ParseOne(WithProbe(
+      "name: r\n    redis: {host: h, username: app, passwordSecretRef: {name: s, key: k}}\n"));
+  ASSERT_TRUE(ok.check.has_value()) << Dump(ok);
+  EXPECT_EQ(std::get<probes::RedisConfig>(ok.check->probes[0].target).username, "app");
+}
+
+TEST(Spec, DeepNestingIsOneReadableErrorWithItsLine) {
+  // 100,000 levels, flow style: yaml-cpp's parser stops at its own bound (2000).
+  const std::string flow = Header() + "spec:\n  probes: []\n  x: " + std::string(100000, '[') +
+                           std::string(100000, ']') + "\n";
+  auto docs = ParseYaml(flow, "deep.yaml");
+  ASSERT_EQ(docs.size(), 1u);
+  ASSERT_EQ(docs[0].errors.size(), 1u) << Dump(docs[0]);
+  EXPECT_EQ(docs[0].errors[0].message.rfind("nesting deeper than 64 levels at line 8", 0), 0u)
+      << FirstError(docs[0]);
+  EXPECT_EQ(docs[0].line, 8);
+
+  // 100,000 levels of compact block sequences ("- - - x") on one line.
+  std::string block = Header() + "spec:\n  probes:\n  ";
+  for (int i = 0; i < 100000; ++i) block += "- ";
+  block += "x\n";
+  docs = ParseYaml(block, "deep.yaml");
+  ASSERT_EQ(docs.size(), 1u);
+  ASSERT_EQ(docs[0].errors.size(), 1u) << Dump(docs[0]);
+  EXPECT_EQ(docs[0].errors[0].message.rfind("nesting deeper than 64 levels at line 8", 0), 0u)
+      << FirstError(docs[0]);
+
+  // 200 levels (below yaml-cpp's bound): one error from the conversion, with its
+  // path and line, and nothing else about the dropped part.
+  const std::string mid = Header() + "spec:\n  probes: []\n  x:\n" + "    " +
+                          std::string(200, '[') + std::string(200, ']') + "\n";
+  Document d = ParseOne(mid);
+  ASSERT_EQ(d.errors.size(), 1u) << Dump(d);
+  EXPECT_NE(d.errors[0].message.find("nesting deeper than 64 levels at line 9"), std::string::npos)
+      << FirstError(d);
+  EXPECT_EQ(d.errors[0].path.rfind("spec.x[0][0]", 0), 0u) << FirstError(d);
+  EXPECT_EQ(d.name, "orders");  // still attributable
+}
+
+TEST(Spec, HugeDocumentIsOneErrorNotOnePerDroppedValue) {
+  // 70,000 annotations: past the 20,000-value bound. The values dropped by the
+  // bound used to be reported one by one ("must be a string, not null").
+  std::string y = Header() + "  annotations:\n";
+  for (int i = 0; i < 70000; ++i) y += "    a" + std::to_string(i) + ": v\n";
+  y += "spec:\n  probes:\n  - " + kTcp;
+  Document d = ParseOne(y);
+  EXPECT_FALSE(d.check.has_value());
+  ASSERT_EQ(d.errors.size(), 1u) << d.errors.size() << " errors, first: " << FirstError(d);
+  EXPECT_NE(d.errors[0].message.find("too large"), std::string::npos) << FirstError(d);
+  EXPECT_EQ(d.name, "orders");
+}
+
+TEST(FormatErrors, JoinsWhatFitsAndCountsTheRest) {
+  EXPECT_EQ(FormatErrors({}), "");
+  EXPECT_EQ(FormatErrors({"a: bad", "b: worse"}), "a: bad; b: worse");
+  EXPECT_EQ(FormatErrors({"a", "b", "c"}, 100, "\n"), "a\nb\nc");
+
+  std::vector<std::string> many;
+  for (int i = 0; i < 71289; ++i) {
+    many.push_back("f.yaml document 0 (line 5): metadata.annotations.a" + std::to_string(i) +
+                   ": must be a string, not null");
+  }
+  const std::string out = FormatErrors(many);
+  EXPECT_LE(out.size(), kMaxMessageBytes);
+  EXPECT_GT(out.size(), kMaxMessageBytes - 200);  // it fills the room it has
+  EXPECT_EQ(out.rfind(many[0], 0), 0u);
+  // The count is exact: the lines shown plus N are all of them.
+  const std::size_t shown = static_cast<std::size_t>(std::count(out.begin(), out.end(), ';'));
+  const std::string suffix =
+      "\xE2\x80\xA6 (" + std::to_string(many.size() - shown) + " more errors)";
+  EXPECT_EQ(out.substr(out.size() - suffix.size()), suffix) << out.substr(out.size() - 80);
+
+  // Exactly at the limit: nothing is dropped.
+  const std::string two = FormatErrors({std::string(10, 'a'), std::string(10, 'b')}, 22);
+  EXPECT_EQ(two, std::string(10, 'a') + "; " + std::string(10, 'b'));
+  EXPECT_EQ(FormatErrors({std::string(10, 'a'), std::string(10, 'b'), std::string(10, 'c')}, 33),
+            std::string(10, 'a') + "; \xE2\x80\xA6 (2 more errors)");
+  EXPECT_EQ(FormatErrors({std::string(10, 'a'), std::string(10, 'b')}, 21),
+            "\xE2\x80\xA6 (2 more errors)");  // no room for any line
+  // One error longer than the limit by itself is cut on a character boundary.
+  std::string huge;
+  for (int i = 0; i < 20000; ++i) huge += "\xC3\xA9";  // "é", two bytes
+  const std::string one = FormatErrors({huge, "next"}, 1001);
+  EXPECT_LE(one.size(), 1001u);
+  EXPECT_NE(one.find("(1 more error)"), std::string::npos);
+  // Every "é" is whole: the text before the ellipsis has an even length.
+  EXPECT_EQ(one.find("\xE2\x80\xA6") % 2, 0u) << one.substr(0, 40);
+
+  EXPECT_EQ(CapMessage("short"), "short");
+  const std::string capped = CapMessage(std::string(100000, 'x'));
+  EXPECT_LE(capped.size(), kMaxMessageBytes);
+  EXPECT_NE(capped.find("(truncated)"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------
 // LoadPaths
 // ---------------------------------------------------------------------------------------
 
@@ -891,6 +1037,98 @@ TEST(LoadPaths, UnreadableAndBrokenFiles) {
   ASSERT_EQ(docs[1].errors.size(), 1u);
   EXPECT_NE(docs[1].errors[0].message.find("JSON syntax error"), std::string::npos);
   EXPECT_EQ(docs[1].line, 3);
+}
+
+TEST(LoadPaths, OnlyRegularFilesAreRead) {
+  TempDir dir;
+  dir.Write("good.yaml", WithProbe(kTcp));
+  const fs::path fifo = dir.path() / "fifo.yaml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path zero = dir.path() / "zero.yaml";
+  fs::create_symlink("/dev/zero", zero);
+  const fs::path sock = dir.path() / "sock.yaml";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(sock.string().size(), sizeof addr.sun_path);
+  std::strcpy(addr.sun_path, sock.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  // A symlink to a regular file (the shape of a mounted ConfigMap) is read.
+  dir.Write("data/real.yaml", WithProbe(kTcp).replace(WithProbe(kTcp).find("orders"), 6, "linked"));
+  fs::create_symlink(dir.path() / "data/real.yaml", dir.path() / "linked.yaml");
+
+  // Without the type check this hangs on the FIFO (open blocks for a writer) or
+  // aborts on /dev/zero (bad_alloc).
+  auto docs = LoadPaths({dir.path().string()});
+  ::close(fd);
+  std::map<std::string, const Document*> by_file;
+  for (const auto& d : docs) by_file[fs::path(d.source).filename().string()] = &d;
+  ASSERT_EQ(by_file.size(), 5u);
+  ASSERT_TRUE(by_file["good.yaml"]->check.has_value());
+  ASSERT_TRUE(by_file["linked.yaml"]->check.has_value());
+  const auto message = [&](const char* f) {
+    const Document* d = by_file[f];
+    return d->errors.empty() ? std::string() : d->ErrorLines()[0];
+  };
+  EXPECT_NE(message("fifo.yaml").find("a FIFO, only regular files are"), std::string::npos)
+      << message("fifo.yaml");
+  EXPECT_NE(message("fifo.yaml").find(fifo.string()), std::string::npos);
+  EXPECT_NE(message("zero.yaml").find("a character device"), std::string::npos)
+      << message("zero.yaml");
+  EXPECT_NE(message("sock.yaml").find("a socket"), std::string::npos) << message("sock.yaml");
+
+  // The same when named directly, and the read says the file is not usable as a whole.
+  auto f = ReadManifestFile(fifo.string());
+  EXPECT_TRUE(f.failed);
+  ASSERT_EQ(f.documents.size(), 1u);
+}
+
+TEST(LoadPaths, FilesOverTheSizeCapAreNotRead) {
+  TempDir dir;
+  // Exactly 4 MiB (a valid document padded with a comment) is read.
+  std::string text = WithProbe(kTcp) + "#";
+  text += std::string(kMaxManifestBytes - text.size() - 1, 'x') + "\n";
+  ASSERT_EQ(text.size(), kMaxManifestBytes);
+  dir.Write("max.yaml", text);
+  auto at = ReadManifestFile((dir.path() / "max.yaml").string());
+  ASSERT_EQ(at.documents.size(), 1u);
+  EXPECT_TRUE(at.documents[0].check.has_value()) << Dump(at.documents[0]);
+  // One byte more is refused with a clear error, before anything is parsed.
+  dir.Write("over.yaml", text + "\n");
+  auto over = ReadManifestFile((dir.path() / "over.yaml").string());
+  EXPECT_TRUE(over.failed);
+  ASSERT_EQ(over.documents.size(), 1u);
+  EXPECT_NE(over.documents[0].ErrorLines()[0].find("larger than the 4 MiB limit"),
+            std::string::npos)
+      << over.documents[0].ErrorLines()[0];
+  EXPECT_NE(over.documents[0].ErrorLines()[0].find("4194305 bytes"), std::string::npos);
+
+  // Empty files read fine and say so.
+  dir.Write("empty.yaml", "");
+  auto empty = ReadManifestFile((dir.path() / "empty.yaml").string());
+  EXPECT_FALSE(empty.failed);
+  EXPECT_TRUE(empty.empty);
+  EXPECT_TRUE(empty.documents.empty());
+}
+
+TEST(LoadPaths, DeepJsonIsOneReadableError) {
+  TempDir dir;
+  dir.Write("deep.json", "{\"apiVersion\": \"healthgate.dev/v1alpha1\",\n \"x\": " +
+                             std::string(100000, '[') + std::string(100000, ']') + "}");
+  auto f = ReadManifestFile((dir.path() / "deep.json").string());
+  EXPECT_TRUE(f.failed);
+  ASSERT_EQ(f.documents.size(), 1u);
+  ASSERT_EQ(f.documents[0].errors.size(), 1u);
+  EXPECT_EQ(f.documents[0].errors[0].message, "nesting deeper than 64 levels at line 2");
+  // Brackets inside strings do not count.
+  dir.Write("strings.json", R"({"apiVersion": "healthgate.dev/v1alpha1", "kind": "HealthCheck",
+      "metadata": {"name": "s", "annotations": {"a": ")" +
+                                std::string(1000, '[') + R"(\"["}},
+      "spec": {"probes": [{"name": "b", "tcp": {"host": "h", "port": 1}}]}})");
+  auto s = ReadManifestFile((dir.path() / "strings.json").string());
+  ASSERT_EQ(s.documents.size(), 1u);
+  EXPECT_TRUE(s.documents[0].check.has_value()) << Dump(s.documents[0]);
 }
 
 // ---------------------------------------------------------------------------------------
