@@ -234,6 +234,7 @@ using SteadyClock = std::chrono::steady_clock;
 class MetricsStream {
  public:
   static constexpr std::size_t kCapacity = 256 * 1024;
+  static constexpr std::size_t kWakeBytes = 64 * 1024;
 
   MetricsStream(MHD_Connection* connection, std::chrono::seconds write_timeout,
                 const std::atomic<bool>& cancel_all)
@@ -244,6 +245,11 @@ class MetricsStream {
     std::unique_lock<std::mutex> lock(mu_);
     SteadyClock::time_point deadline = SteadyClock::now() + write_timeout_;
     while (!cancelled_ && Buffered() > 0 && Buffered() + piece.size() > kCapacity) {
+      if (suspended_) {
+        WakeConsumer(lock);  // it must drain what is buffered
+        lock.lock();
+        continue;
+      }
       if (cancel_all_.load() || SteadyClock::now() >= deadline) {
         cancelled_ = true;
         break;
@@ -252,7 +258,9 @@ class MetricsStream {
     }
     if (cancelled_) return false;
     buf_.append(piece);
-    return WakeConsumer(lock);
+    // Small pieces are batched: one wake-up (a thread hand-off) per block.
+    if (Buffered() >= kWakeBytes) WakeConsumer(lock);
+    return true;
   }
   void Finish(bool ok) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -301,14 +309,14 @@ class MetricsStream {
 
  private:
   std::size_t Buffered() const { return buf_.size() - off_; }
-  // Resumes the consumer if it is suspended, outside the lock. While it is
-  // suspended its connection cannot close, so `connection_` is valid.
-  bool WakeConsumer(std::unique_lock<std::mutex>& lock) {
+  // Resumes the consumer if it is suspended; returns with `lock` released
+  // (the resume runs outside it). While the consumer is suspended its
+  // connection cannot close, so `connection_` is valid.
+  void WakeConsumer(std::unique_lock<std::mutex>& lock) {
     bool wake = suspended_;
     suspended_ = false;
     lock.unlock();
     if (wake) MHD_resume_connection(connection_);
-    return true;
   }
 
   MHD_Connection* connection_;
@@ -488,6 +496,7 @@ class Server::Impl {
   // Open connections (network thread adds and removes; the reaper reads).
   std::mutex conns_mu_;
   std::unordered_map<MHD_Connection*, Conn> conns_;
+  std::size_t closing_ = 0;  // entries of conns_ with `closing` set
   std::size_t soft_limit_ = 0;
 
   std::mutex reaper_mu_;
@@ -656,7 +665,11 @@ void Server::Impl::Connection(MHD_Connection* c, MHD_ConnectionNotificationCode 
   if (code != MHD_CONNECTION_NOTIFY_STARTED) {
     // Called before MHD closes the socket: a shutdown() under conns_mu_
     // never reaches a reused descriptor.
-    conns_.erase(c);
+    auto it = conns_.find(c);
+    if (it != conns_.end()) {
+      if (it->second.closing) --closing_;
+      conns_.erase(it);
+    }
     return;
   }
   const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -670,8 +683,7 @@ void Server::Impl::Connection(MHD_Connection* c, MHD_ConnectionNotificationCode 
 // progress (idle keep-alive, or still sending headers), keeping `keep` (the
 // new one). shutdown() makes MHD see the end of the stream and close it.
 void Server::Impl::EvictIdleLocked(MHD_Connection* keep) {
-  std::size_t open = 0;
-  for (const auto& [conn, st] : conns_) open += st.closing ? 0 : 1;
+  std::size_t open = conns_.size() - closing_;
   if (open <= soft_limit_) return;
   std::vector<std::pair<SteadyClock::time_point, Conn*>> idle;
   for (auto& [conn, st] : conns_) {
@@ -682,6 +694,7 @@ void Server::Impl::EvictIdleLocked(MHD_Connection* keep) {
                     [](const auto& a, const auto& b) { return a.first < b.first; });
   for (std::size_t i = 0; i < n; ++i) {
     idle[i].second->closing = true;
+    ++closing_;
     ::shutdown(idle[i].second->fd, SHUT_RDWR);
   }
 }
@@ -699,6 +712,7 @@ void Server::Impl::Reap() {
     for (auto& [conn, st] : conns_) {
       if (!st.busy && !st.closing && st.fd >= 0 && st.since < cutoff) {
         st.closing = true;
+        ++closing_;
         ::shutdown(st.fd, SHUT_RDWR);
       }
     }
@@ -870,6 +884,7 @@ void Server::Impl::Stop() {
   reaper_.join();
   std::lock_guard<std::mutex> lock(conns_mu_);
   conns_.clear();
+  closing_ = 0;
 }
 
 Server::Server(ServerOptions options, ServerInputs inputs)

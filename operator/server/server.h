@@ -93,7 +93,8 @@ struct ServerOptions {
   // Open connections from one client IP; more are closed at accept.
   std::size_t max_connections_per_ip = 128;
   // A connection with no traffic in either direction for this long is closed
-  // (idle keep-alive, a stalled client).
+  // (idle keep-alive, a stalled client). request_timeout bounds it too: an
+  // idle keep-alive connection is waiting for its next request.
   std::chrono::seconds keep_alive_timeout{2};
   // A request's line and headers must have arrived this long after the
   // connection was accepted or its previous response was sent; otherwise the

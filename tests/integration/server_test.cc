@@ -781,8 +781,10 @@ TEST_F(ServerTest, ProbesAnswerPromptlyUnderConnectionAttacks) {
   }
   // The worst of 20 rounds of the four, each request on a new connection
   // (like the kubelet's probes).
+  // Latencies, sorted, per path.
+  using Latencies = std::map<std::string, std::vector<milliseconds>>;
   auto measure = [this](std::vector<std::string>& failures, std::size_t* rss_max) {
-    std::map<std::string, milliseconds> worst;
+    Latencies all;
     for (int i = 0; i < 20; ++i) {
       for (const char* path : {"/livez", "/readyz", "/ready/shop/orders", "/metrics"}) {
         auto start = std::chrono::steady_clock::now();
@@ -793,15 +795,16 @@ TEST_F(ServerTest, ProbesAnswerPromptlyUnderConnectionAttacks) {
           failures.push_back(std::string(path) + ": " +
                              (r ? std::to_string(r->status) : httplib::to_string(r.error())));
         }
-        worst[path] = std::max(worst[path], took);
+        all[path].push_back(took);
       }
       if (rss_max) *rss_max = std::max(*rss_max, RssBytes());
       std::this_thread::sleep_for(milliseconds(100));
     }
-    return worst;
+    for (auto& [path, v] : all) std::sort(v.begin(), v.end());
+    return all;
   };
   std::vector<std::string> failures;
-  std::map<std::string, milliseconds> baseline = measure(failures, nullptr);
+  Latencies baseline = measure(failures, nullptr);
   std::size_t rss_before = RssBytes();
   std::size_t rss_max = rss_before;
 
@@ -809,12 +812,14 @@ TEST_F(ServerTest, ProbesAnswerPromptlyUnderConnectionAttacks) {
   IdleAttack idle(port, 2000);
   HeaderFloodAttack flood(port);
   std::this_thread::sleep_for(seconds(3));  // every attack under way
-  std::map<std::string, milliseconds> worst = measure(failures, &rss_max);
+  Latencies attacked = measure(failures, &rss_max);
 
-  std::string report = "max latency before -> under attack: ";
-  for (const auto& [path, ms] : worst) {
-    report += path + " " + std::to_string(baseline[path].count()) + " -> " +
-              std::to_string(ms.count()) + " ms; ";
+  // 20 requests each: [18] is the 95th percentile (all but the worst one).
+  std::string report = "latency p95/max before -> under attack: ";
+  for (const auto& [path, v] : attacked) {
+    report += path + " " + std::to_string(baseline[path][18].count()) + "/" +
+              std::to_string(baseline[path].back().count()) + " -> " +
+              std::to_string(v[18].count()) + "/" + std::to_string(v.back().count()) + " ms; ";
   }
   report += "rss +" + std::to_string((rss_max - rss_before) / 1024) + " KiB; idle reopened " +
             std::to_string(idle.reopened()) + "; slowloris closed " +
@@ -822,7 +827,13 @@ TEST_F(ServerTest, ProbesAnswerPromptlyUnderConnectionAttacks) {
             std::to_string(flood.cut_off()) + " times (" + flood.last_answer() + ")";
   std::cout << "under attack: " << report << std::endl;
   EXPECT_TRUE(failures.empty()) << failures.front() << " (+" << failures.size() - 1 << ")";
-  for (const auto& [path, ms] : worst) EXPECT_LT(ms, milliseconds(100)) << path << ": " << report;
+  // 19 of 20 within 100 ms, and the worst within 250 ms: room for one
+  // scheduling delay on a loaded 2-core machine (the server, the attackers
+  // and this client share it).
+  for (const auto& [path, v] : attacked) {
+    EXPECT_LT(v[18], milliseconds(100)) << path << ": " << report;
+    EXPECT_LT(v.back(), milliseconds(250)) << path << ": " << report;
+  }
   EXPECT_LT(rss_max, rss_before + 64u * 1024 * 1024) << report;
   EXPECT_EQ(flood.served(), 0u) << report;
   EXPECT_GT(flood.cut_off(), 0u) << "the endless headers were never cut off: " << report;
