@@ -93,14 +93,17 @@ struct ServerOptions {
   // Open connections from one client IP; more are closed at accept.
   std::size_t max_connections_per_ip = 128;
   // A connection with no traffic in either direction for this long is closed
-  // (idle keep-alive, a stalled client). request_timeout bounds it too: an
-  // idle keep-alive connection is waiting for its next request.
+  // (idle keep-alive, a stalled client; also a client that stops reading a
+  // response). request_timeout bounds it too: an idle keep-alive connection
+  // is waiting for its next request.
   std::chrono::seconds keep_alive_timeout{2};
   // A request's line and headers must have arrived this long after the
   // connection was accepted or its previous response was sent; otherwise the
   // connection is closed (a slow-header client cannot hold it open).
   std::chrono::seconds request_timeout{10};
-  // A /metrics stream whose client reads nothing for this long is abandoned;
+  // A /metrics stream whose client reads nothing for this long is abandoned
+  // (its renderer waits this long for room in the stream's buffer; the
+  // socket itself is closed after keep_alive_timeout without progress);
   // Stop() waits at most this long for responses still being sent.
   std::chrono::seconds write_timeout{5};
   // Bytes a connection may buffer: the request line and all headers must fit
