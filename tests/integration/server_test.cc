@@ -834,7 +834,13 @@ TEST_F(ServerTest, ProbesAnswerPromptlyUnderConnectionAttacks) {
     EXPECT_LT(v[18], milliseconds(100)) << path << ": " << report;
     EXPECT_LT(v.back(), milliseconds(250)) << path << ": " << report;
   }
-  EXPECT_LT(rss_max, rss_before + 64u * 1024 * 1024) << report;
+  std::size_t rss_bound = 64u * 1024 * 1024;
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory resident in its quarantine (256 MB by
+  // default), and every connection's buffers go through it.
+  rss_bound += 256u * 1024 * 1024;
+#endif
+  EXPECT_LT(rss_max, rss_before + rss_bound) << report;
   EXPECT_EQ(flood.served(), 0u) << report;
   EXPECT_GT(flood.cut_off(), 0u) << "the endless headers were never cut off: " << report;
 }
