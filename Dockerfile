@@ -24,6 +24,7 @@ RUN apt-get update \
       build-essential cmake ninja-build pkg-config \
       libcpp-httplib-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libuv1-dev \
       libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev \
+      libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -46,12 +47,12 @@ LABEL org.opencontainers.image.title="healthgate" \
       org.opencontainers.image.source="${SOURCE_URL}"
 # The shared libraries the binary links (their own dependencies come with them):
 # libcurl4 (outbound HTTP, API client), libpq5, libhiredis0.14, libuv1,
-# libyaml-cpp0.7, libprometheus-cpp-core1.0, libcpp-httplib0.11 (HTTP server),
+# libyaml-cpp0.7, libprometheus-cpp-core1.0, libmicrohttpd12 (HTTP server),
 # libssl3; ca-certificates for HTTPS probes that name no CA of their own.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
-      libcpp-httplib0.11 libcurl4 libhiredis0.14 libpq5 libprometheus-cpp-core1.0 \
+      libcurl4 libhiredis0.14 libmicrohttpd12 libpq5 libprometheus-cpp-core1.0 \
       libssl3 libuv1 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 healthgate \

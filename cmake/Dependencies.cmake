@@ -13,6 +13,9 @@ pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 # Debian's cpp-httplib is a compiled library: its pkg-config flags
 # (-DCPPHTTPLIB_OPENSSL_SUPPORT ...) must be used or class layouts differ.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# libmicrohttpd: the operator's inbound HTTP server (event-driven, with
+# connection, per-IP, timeout and memory limits).
+pkg_check_modules(MICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)
 if(HEALTHGATE_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
   include(GoogleTest)

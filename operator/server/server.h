@@ -1,6 +1,18 @@
 // The HTTP server: operator liveness/readiness, Prometheus metrics, the JSON API
 // of check results, per-check readiness URLs and the dashboard (DESIGN.md, "HTTP
-// endpoints"). Built on cpp-httplib with a bounded thread pool.
+// endpoints"). Built on libmicrohttpd: one event-driven network thread (epoll)
+// parses requests and writes responses for every connection, and a small pool
+// of handler threads computes the answers (the network thread suspends a
+// connection while its answer is computed), so neither an open connection nor a
+// slow handler (a /metrics of 100k probes) holds what another client needs.
+//
+// Hostile clients are bounded: connections in total and per client IP, the size
+// and count of request headers, an idle timeout, a whole-request deadline (a
+// request's line and headers must arrive within request_timeout, so a client
+// sending a byte every few seconds is cut off) and, at the connection limit,
+// the oldest connections without a request in progress are closed first.
+// Methods other than GET and HEAD are answered 405 at once, without reading a
+// body.
 //
 // Endpoints only READ: they take immutable snapshots from results::Store and
 // never run or schedule probes, so a slow or hostile client cannot change what
@@ -13,7 +25,6 @@
 // Logger, Clock) and the status functions, which must be thread-safe too.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -21,16 +32,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "operator/log/log.h"
 #include "operator/results/store.h"
 #include "operator/sinks/metrics.h"
 #include "probes/engine/clock.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace healthgate::server {
 
@@ -71,16 +77,43 @@ RouteMatch MatchRoute(std::string_view path);
 
 struct ServerOptions {
   std::string address = ":8080";
-  // Worker threads. cpp-httplib keeps one thread per open connection, so this
-  // is also the number of connections served at once; others wait in the queue.
-  std::size_t threads = 8;
-  std::size_t keep_alive_max_count = 1000;
-  // Short: an idle keep-alive connection holds a worker (and delays Stop())
-  // for at most this long.
+  // Handler threads. Open connections hold none (the network thread serves
+  // them all); a handler thread is busy only while an answer is computed or a
+  // /metrics exposition is rendered. At most threads - 1 of them render
+  // /metrics or the API list at once, so one is always left for the probes
+  // (/livez, /readyz, /ready/..., /health/...).
+  std::size_t threads = 4;
+  // Open connections in total. Past 15/16 of it, each new connection closes
+  // the oldest connection that has no request in progress (idle keep-alive
+  // or still sending its headers); beyond it, new connections wait in the
+  // listen backlog.
+  // Start() raises the process's soft descriptor limit (RLIMIT_NOFILE) up
+  // to the hard one if it is lower than this plus 256.
+  std::size_t max_connections = 4096;
+  // Open connections from one client IP; more are closed at accept.
+  std::size_t max_connections_per_ip = 128;
+  // A connection with no traffic in either direction for this long is closed
+  // (idle keep-alive, a stalled client; also a client that stops reading a
+  // response). request_timeout bounds it too: an idle keep-alive connection
+  // is waiting for its next request.
   std::chrono::seconds keep_alive_timeout{2};
-  std::chrono::seconds read_timeout{5};
+  // A request's line and headers must have arrived this long after the
+  // connection was accepted or its previous response was sent; otherwise the
+  // connection is closed (a slow-header client cannot hold it open).
+  std::chrono::seconds request_timeout{10};
+  // A /metrics stream whose client reads nothing for this long is abandoned
+  // (its renderer waits this long for room in the stream's buffer; the
+  // socket itself is closed after keep_alive_timeout without progress);
+  // Stop() waits at most this long for responses still being sent.
   std::chrono::seconds write_timeout{5};
-  // Every endpoint is GET: a request body is never needed.
+  // Bytes a connection may buffer: the request line and all headers must fit
+  // (about this much minus 1-2 KB of bookkeeping). Larger requests get 431
+  // (414 for a long request line) and the connection is closed.
+  std::size_t max_header_bytes = 32 * 1024;
+  // Request header fields; more get 431.
+  std::size_t max_header_count = 100;
+  // Every endpoint is GET: a request body is never needed. A GET or HEAD with
+  // a larger body gets 413; other methods get 405 without their body read.
   std::size_t payload_max_length = 8 * 1024;
 };
 
@@ -106,18 +139,15 @@ class Server {
   std::optional<std::string> Start();
   // The port actually bound (useful with port 0); 0 before Start().
   int BoundPort() const { return bound_port_; }
-  // Stops accepting, lets in-flight responses finish and joins the workers.
-  // Idle keep-alive connections end within options.keep_alive_timeout.
-  // Idempotent.
+  // Stops accepting, lets in-flight responses finish (waiting for running
+  // handlers, and at most options.write_timeout for responses still being
+  // sent), closes idle connections at once and joins the threads. Idempotent.
   void Stop();
 
  private:
   class Impl;
   ServerOptions options_;
   std::unique_ptr<Impl> impl_;
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
-  std::atomic<bool> listen_done_{false};
   int bound_port_ = 0;
 };
 
