@@ -21,11 +21,31 @@ std::size_t CheckSnapshot::healthy_count() const {
 
 namespace {
 
-void Append(std::string& out, const std::string& probe, const std::string& msg) {
-  if (!out.empty()) out += "; ";
-  out += probe;
-  if (!msg.empty()) out += ": " + msg;
-}
+// Condition messages are capped like Kubernetes caps metav1.Condition messages
+// (32,768 characters): what does not fit is counted, "… (N more probes)".
+constexpr std::size_t kMaxConditionMessage = 32768;
+constexpr std::size_t kRoomForTheCount = 32;
+
+struct MessageList {
+  std::string text;
+  std::size_t omitted = 0;
+  void Append(const std::string& probe, const std::string& msg) {
+    const std::size_t need =
+        (text.empty() ? 0 : 2) + probe.size() + (msg.empty() ? 0 : 2 + msg.size());
+    if (omitted > 0 || text.size() + need > kMaxConditionMessage - kRoomForTheCount) {
+      ++omitted;
+      return;
+    }
+    if (!text.empty()) text += "; ";
+    text += probe;
+    if (!msg.empty()) text += ": " + msg;
+  }
+  bool empty() const { return text.empty() && omitted == 0; }
+  std::string str() const {
+    if (omitted == 0) return text;
+    return text + " \u2026 (" + std::to_string(omitted) + " more probes)";
+  }
+};
 
 void SetStatus(Condition& c, const Condition* prev, WallTime now) {
   c.last_transition_time =
@@ -37,7 +57,7 @@ void SetStatus(Condition& c, const Condition* prev, WallTime now) {
 void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime now) {
   Condition ready{"Ready", "Unknown", "", "", now, s.generation};
   Condition degraded{"Degraded", "False", "", "", now, s.generation};
-  std::string blocked, failing, pending, noncritical;
+  MessageList blocked, failing, pending, noncritical;
   std::string blocked_reason;
   std::size_t critical = 0;
   for (const ProbeRecord& p : s.probes) {
@@ -45,17 +65,17 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
     if (p.info->critical) {
       ++critical;
       if (is_blocked) {
-        Append(blocked, p.info->name, p.info->blocked_message);
+        blocked.Append(p.info->name, p.info->blocked_message);
         if (blocked_reason.empty()) blocked_reason = p.info->blocked_reason;
       } else if (p.health == Health::kUnhealthy) {
-        Append(failing, p.info->name, p.message);
+        failing.Append(p.info->name, p.message);
       } else if (p.health == Health::kUnknown) {
-        Append(pending, p.info->name, "");
+        pending.Append(p.info->name, "");
       }
     } else if (is_blocked) {
-      Append(noncritical, p.info->name, p.info->blocked_message);
+      noncritical.Append(p.info->name, p.info->blocked_message);
     } else if (p.health == Health::kUnhealthy) {
-      Append(noncritical, p.info->name, p.message);
+      noncritical.Append(p.info->name, p.message);
     }
   }
   if (!s.invalid_message.empty() && s.probes.empty()) {
@@ -65,15 +85,15 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
   } else if (!blocked.empty()) {
     ready.status = "False";
     ready.reason = blocked_reason;
-    ready.message = blocked;
+    ready.message = blocked.str();
   } else if (!failing.empty()) {
     ready.status = "False";
     ready.reason = "ProbeFailing";
-    ready.message = failing;
+    ready.message = failing.str();
   } else if (!pending.empty()) {
     ready.status = "Unknown";
     ready.reason = "ProbesPending";
-    ready.message = "waiting for a verdict from: " + pending;
+    ready.message = "waiting for a verdict from: " + pending.str();
   } else {
     ready.status = "True";
     ready.reason = "AllCriticalProbesHealthy";
@@ -83,7 +103,7 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
   if (!noncritical.empty()) {
     degraded.status = "True";
     degraded.reason = "ProbeFailing";
-    degraded.message = noncritical;
+    degraded.message = noncritical.str();
   } else {
     degraded.status = "False";
     degraded.reason = "NonCriticalProbesHealthy";

@@ -248,5 +248,24 @@ TEST_F(ResultsStoreTest, FailureMessagesStayVisible) {
   EXPECT_EQ(StatusJson(*store_.Get("shop", "orders"))["probes"][0]["message"], "reset");
 }
 
+// Kubernetes caps condition messages at 32,768 characters: 100 failing probes
+// with long messages give a capped message that says how many were left out.
+TEST_F(ResultsStoreTest, ConditionMessagesAreCappedWithACount) {
+  CheckInfo info = Info();
+  info.probes.clear();
+  for (int i = 0; i < 100; ++i) info.probes.push_back(Probe("p" + std::to_string(i), "http", true));
+  store_.UpsertCheck(info);
+  for (int i = 0; i < 100; ++i) {
+    store_.RecordResult("shop", "orders", "p" + std::to_string(i),
+                        Result::Failure(Reason::kAssertion, std::string(1000, 'x')),
+                        St(Health::kUnhealthy, 0, 1));
+  }
+  const auto s = store_.Get("shop", "orders");
+  EXPECT_LE(s->ready.message.size(), 32768u);
+  EXPECT_GT(s->ready.message.size(), 30000u);
+  EXPECT_NE(s->ready.message.find("more probes)"), std::string::npos)
+      << s->ready.message.substr(32000);
+}
+
 }  // namespace
 }  // namespace healthgate::results
