@@ -24,6 +24,7 @@ RUN apt-get update \
       build-essential cmake ninja-build pkg-config \
       libcpp-httplib-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libuv1-dev \
       libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev \
+      libre2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -47,12 +48,13 @@ LABEL org.opencontainers.image.title="healthgate" \
 # The shared libraries the binary links (their own dependencies come with them):
 # libcurl4 (outbound HTTP, API client), libpq5, libhiredis0.14, libuv1,
 # libyaml-cpp0.7, libprometheus-cpp-core1.0, libcpp-httplib0.11 (HTTP server),
-# libssl3; ca-certificates for HTTPS probes that name no CA of their own.
+# libssl3, libre2-9 (the HTTP probe's bodyRegex); ca-certificates for HTTPS probes that
+# name no CA of their own.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
       libcpp-httplib0.11 libcurl4 libhiredis0.14 libpq5 libprometheus-cpp-core1.0 \
-      libssl3 libuv1 libyaml-cpp0.7 \
+      libre2-9 libssl3 libuv1 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 healthgate \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
