@@ -436,7 +436,7 @@ TEST(HttpProbe, BodyRegexOutsideRe2SyntaxIsRefusedBeforeSending) {
   EXPECT_EQ(target.requests(), 0);
 }
 
-TEST(HttpProbe, CopiesOfAConfigShareTheCompiledRegex) {
+TEST(HttpProbe, BodyRegexIsComparedByPatternAndSearchedAnywhere) {
   HttpConfig a;
   a.body_regex = "ok: (healthy|fine)$";
   HttpConfig b = a;  // as each attempt copies its definition's config
