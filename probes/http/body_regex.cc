@@ -2,7 +2,11 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <mutex>
+#include <unordered_map>
 
 namespace healthgate::probes {
 namespace {
@@ -12,18 +16,56 @@ namespace {
 // more than a probe needs when thousands of definitions are loaded.
 constexpr std::int64_t kMaxMemory = 2 << 20;
 
+// Compiled patterns by text, so the many probes that share a pattern (typically
+// "ok" or a status field) share one RE2 (2-7 KB each, more with its DFA cache)
+// instead of one per definition. Entries expire with their last user. Specs are
+// read on several threads, hence the lock; it is never held while compiling.
+class Interned {
+ public:
+  std::shared_ptr<const RE2> Get(const std::string& pattern, std::string* error) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = cache_.find(pattern);
+      if (it != cache_.end()) {
+        if (auto re = it->second.lock()) return re;
+      }
+    }
+    RE2::Options options;
+    options.set_log_errors(false);  // the error is returned, not written to stderr
+    options.set_max_mem(kMaxMemory);
+    auto re = std::make_shared<const RE2>(pattern, options);
+    if (!re->ok()) {
+      *error = re->error();
+      return nullptr;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cache_.size() >= sweep_at_) {
+      for (auto it = cache_.begin(); it != cache_.end();) {
+        it = it->second.expired() ? cache_.erase(it) : std::next(it);
+      }
+      sweep_at_ = std::max<std::size_t>(64, 2 * cache_.size());
+    }
+    auto& slot = cache_[pattern];
+    if (auto other = slot.lock()) return other;  // compiled meanwhile on another thread
+    slot = re;
+    return re;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<const RE2>> cache_;
+  std::size_t sweep_at_ = 64;
+};
+
+Interned& Cache() {
+  static auto* cache = new Interned;  // never destroyed: no exit-order questions
+  return *cache;
+}
+
 }  // namespace
 
 BodyRegex::BodyRegex(std::string pattern) : pattern_(std::move(pattern)) {
-  RE2::Options options;
-  options.set_log_errors(false);  // the error is returned, not written to stderr
-  options.set_max_mem(kMaxMemory);
-  auto re = std::make_shared<const RE2>(pattern_, options);
-  if (re->ok()) {
-    re_ = std::move(re);
-  } else {
-    error_ = re->error();
-  }
+  re_ = Cache().Get(pattern_, &error_);
 }
 
 bool BodyRegex::Search(std::string_view text) const {

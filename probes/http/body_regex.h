@@ -7,7 +7,8 @@
 // is RE2's syntax: no backreferences and no lookaround; such patterns do not compile.
 //
 // The pattern is compiled once, when the config is built (the spec is read);
-// copies of a config share the compiled form, so attempts never recompile.
+// copies of a config share the compiled form, so attempts never recompile, and
+// definitions with the same pattern share one compiled RE2.
 // Thread-safety: a compiled RE2 is immutable and may be searched from any thread.
 #pragma once
 
@@ -34,6 +35,10 @@ class BodyRegex {
   const std::string& error() const { return error_; }
   // Whether the pattern matches somewhere in `text`; false when !ok().
   bool Search(std::string_view text) const;
+
+  // Whether both use one compiled RE2 (copies do, and so do equal patterns
+  // compiled while another user of the pattern is alive).
+  bool SharesCompiledWith(const BodyRegex& other) const { return re_ && re_ == other.re_; }
 
   // Two body regexes are the same assertion when their patterns are.
   bool operator==(const BodyRegex& other) const { return pattern_ == other.pattern_; }

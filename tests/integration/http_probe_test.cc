@@ -445,8 +445,13 @@ TEST(HttpProbe, BodyRegexIsComparedByPatternAndSearchedAnywhere) {
   EXPECT_TRUE(b.body_regex->Search("status ok: fine"));
   EXPECT_FALSE(b.body_regex->Search("status ok: sick"));
   EXPECT_EQ(a, b);
+  EXPECT_TRUE(a.body_regex->SharesCompiledWith(*b.body_regex));
+  // Another definition with the same pattern reuses the compiled form too.
+  BodyRegex same(std::string("ok: (healthy|fine)$"));
+  EXPECT_TRUE(same.SharesCompiledWith(*a.body_regex));
   b.body_regex = "other";
   EXPECT_NE(a, b);
+  EXPECT_FALSE(a.body_regex->SharesCompiledWith(*b.body_regex));
 }
 
 // The raw targets below are fakes on purpose: no real HTTP server can be made to

@@ -107,6 +107,8 @@ class RawTarget {
 RawTarget::Handler Trickle(std::size_t length, std::chrono::milliseconds every);
 // Reads a little, then writes `bytes` (not HTTP) and closes.
 RawTarget::Handler Garbage(std::string bytes);
+// Reply and ResetAfter are fakes on purpose: no real HTTP server can be told to
+// send broken chunked encoding, a 200 KB header line or a reset on demand.
 // Reads the request head, writes `reply` (hand-made HTTP, e.g. broken chunked
 // encoding or a huge header line) and closes.
 RawTarget::Handler Reply(std::string reply);
