@@ -25,6 +25,7 @@ RUN apt-get update \
       libcpp-httplib-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libuv1-dev \
       libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev \
       libmicrohttpd-dev \
+      libre2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -48,12 +49,13 @@ LABEL org.opencontainers.image.title="healthgate" \
 # The shared libraries the binary links (their own dependencies come with them):
 # libcurl4 (outbound HTTP, API client), libpq5, libhiredis0.14, libuv1,
 # libyaml-cpp0.7, libprometheus-cpp-core1.0, libmicrohttpd12 (HTTP server),
-# libssl3; ca-certificates for HTTPS probes that name no CA of their own.
+# libssl3, libre2-9 (the HTTP probe's bodyRegex); ca-certificates for HTTPS probes that
+# name no CA of their own.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
       libcurl4 libhiredis0.14 libmicrohttpd12 libpq5 libprometheus-cpp-core1.0 \
-      libssl3 libuv1 libyaml-cpp0.7 \
+      libre2-9 libssl3 libuv1 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 healthgate \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \

@@ -10,6 +10,8 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+# RE2 (libre2-dev): linear-time regular expressions for the HTTP probe's bodyRegex.
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 # Debian's cpp-httplib is a compiled library: its pkg-config flags
 # (-DCPPHTTPLIB_OPENSSL_SUPPORT ...) must be used or class layouts differ.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)

@@ -46,6 +46,7 @@ bool Place(probes::Target& target, const SecretUse& use, std::string value) {
       if (auto* c = std::get_if<probes::HttpConfig>(&target);
           c != nullptr && use.header_index < c->headers.size()) {
         c->headers[use.header_index].value = std::move(secret);
+        c->headers[use.header_index].from_secret = true;  // kept to the original origin
         return true;
       }
       return false;

@@ -457,11 +457,14 @@ std::optional<probes::HttpConfig> ReadHttp(Errors& e, const json* v, const std::
     }
   }
   if (auto re = Str(e, o.Get("bodyRegex"), o.Path("bodyRegex"), {0, 1024})) {
-    try {
-      std::regex compiled(*re, std::regex::ECMAScript);
-      c.body_regex = *re;
-    } catch (const std::regex_error& err) {
-      e.Add(o.Path("bodyRegex"), "invalid regular expression: " + std::string(err.what()));
+    // Compiled here, once per definition; the probe reuses the compiled form.
+    probes::BodyRegex compiled(*re);
+    if (compiled.ok()) {
+      c.body_regex = std::move(compiled);
+    } else {
+      e.Add(o.Path("bodyRegex"),
+            "invalid regular expression (RE2 syntax: no backreferences or lookaround): " +
+                compiled.error());
     }
   }
   if (auto b = Str(e, o.Get("body"), o.Path("body"), {0, 65536})) c.body = *b;

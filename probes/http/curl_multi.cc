@@ -11,6 +11,7 @@ struct CurlMulti::Watch {
   curl_socket_t fd = CURL_SOCKET_BAD;
   CURL* easy = nullptr;
   CurlMulti* multi = nullptr;
+  int events = 0;  // UV_READABLE/UV_WRITABLE curl asked for
 };
 
 std::shared_ptr<CurlMulti> CurlMulti::Create(uv_loop_t* loop) {
@@ -103,6 +104,7 @@ int CurlMulti::OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp, voi
   int events = 0;
   if ((what & CURL_POLL_IN) != 0) events |= UV_READABLE;
   if ((what & CURL_POLL_OUT) != 0) events |= UV_WRITABLE;
+  w->events = events;
   uv_poll_start(&w->poll, events, &CurlMulti::OnPoll);
   return 0;
 }
@@ -130,11 +132,27 @@ int CurlMulti::OnTimerSet(CURLM*, long timeout_ms, void* userp) {
 void CurlMulti::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* w = static_cast<Watch*>(handle->data);
   int flags = 0;
-  if (status < 0) flags |= CURL_CSELECT_ERR;
+  if (status < 0) {
+    // libuv reports a socket error (POLLERR, e.g. a reset) as a status and stops
+    // the poll. CURL_CSELECT_ERR would make curl fail with "select/poll returned
+    // error", hiding the cause; instead let curl do the read or write it waits
+    // for, so it meets the error itself (ECONNRESET: "Connection reset by peer").
+    events = w->events;
+  }
   if ((events & UV_READABLE) != 0) flags |= CURL_CSELECT_IN;
   if ((events & UV_WRITABLE) != 0) flags |= CURL_CSELECT_OUT;
-  // `w` may be closed by curl during the action: copy what is needed first.
-  w->multi->Action(w->fd, flags);
+  CurlMulti* multi = w->multi;
+  curl_socket_t fd = w->fd;
+  // `w` may be closed by curl during the action: copied what is needed first.
+  multi->Action(fd, flags);
+  if (status < 0) {
+    // Still watched (curl did not give up on the socket): restart the poll libuv
+    // stopped, so the socket is not left unwatched.
+    auto it = multi->watches_.find(fd);
+    if (it != multi->watches_.end() && it->second == w) {
+      uv_poll_start(&w->poll, w->events, &CurlMulti::OnPoll);
+    }
+  }
 }
 
 void CurlMulti::OnTimeout(uv_timer_t* handle) {

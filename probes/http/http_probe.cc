@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,9 +21,8 @@
 namespace healthgate::probes {
 namespace {
 
-constexpr long kMaxRedirects = 5;
+constexpr int kMaxRedirects = 5;
 constexpr long kReceiveBufferBytes = 4096;
-constexpr std::size_t kMaxCachedRegexes = 256;
 constexpr std::size_t kMinRedactLength = 3;
 
 // An owned curl string (curl_url_get output).
@@ -45,6 +46,7 @@ struct CurlUrl {
 // The parts of the configured URL an attempt needs.
 struct ParsedUrl {
   std::string error;       // set when the URL is unusable
+  std::string url;         // as given (may hold user:password@)
   std::string curl_url;    // what curl is given (host replaced by server_name if set)
   std::string host;        // the URL's host as written (IPv6 in brackets)
   std::string sni_host;    // the name curl connects "to": server_name or host
@@ -54,10 +56,18 @@ struct ParsedUrl {
   std::vector<std::string> userinfo;  // user and password, to scrub from messages
 };
 
-ParsedUrl ParseUrl(const HttpConfig& config) {
+std::string ToLower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// `server_name`: the TLS name override, empty for none.
+ParsedUrl ParseUrl(const std::string& url, const std::string& server_name) {
   ParsedUrl p;
+  p.url = url;
   CurlUrl u;
-  CURLUcode rc = curl_url_set(u.h, CURLUPART_URL, config.url.c_str(), 0);
+  CURLUcode rc = curl_url_set(u.h, CURLUPART_URL, url.c_str(), 0);
   if (rc != CURLUE_OK) {
     p.error = std::string("invalid URL: ") + curl_url_strerror(rc);
     return p;
@@ -83,15 +93,38 @@ ParsedUrl ParseUrl(const HttpConfig& config) {
   u.Get(CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
   p.port = static_cast<std::uint16_t>(std::stoi(port));
   p.sni_host = p.host;
-  if (!config.server_name.empty() && config.server_name != p.host) {
-    if (curl_url_set(u.h, CURLUPART_HOST, config.server_name.c_str(), 0) != CURLUE_OK) {
+  if (!server_name.empty() && server_name != p.host) {
+    if (curl_url_set(u.h, CURLUPART_HOST, server_name.c_str(), 0) != CURLUE_OK) {
       p.error = "invalid server name";
       return p;
     }
-    p.sni_host = config.server_name;
+    p.sni_host = server_name;
   }
   u.Get(CURLUPART_URL, &p.curl_url);
   return p;
+}
+
+// Whether two URLs have the same origin: scheme, host and port.
+bool SameOrigin(const ParsedUrl& a, const ParsedUrl& b) {
+  return a.https == b.https && ToLower(a.host) == ToLower(b.host) && a.port == b.port;
+}
+
+// `location` (a Location header's value) resolved against `base`; empty if it
+// does not parse.
+std::string ResolveLocation(const std::string& base, const std::string& location) {
+  CurlUrl u;
+  if (curl_url_set(u.h, CURLUPART_URL, base.c_str(), 0) != CURLUE_OK) return {};
+  if (curl_url_set(u.h, CURLUPART_URL, location.c_str(), 0) != CURLUE_OK) return {};
+  std::string out;
+  u.Get(CURLUPART_URL, &out);
+  return out;
+}
+
+// Headers that carry credentials whatever their source: never sent to another
+// origin. (Proxy-Authorization too, though no proxy is used.)
+bool IsCredentialHeader(const std::string& name) {
+  std::string n = ToLower(name);
+  return n == "authorization" || n == "cookie" || n == "proxy-authorization";
 }
 
 // `url` without user name and password (for messages); empty if it does not parse.
@@ -118,10 +151,8 @@ std::string DescribeExpected(const std::vector<StatusRange>& ranges) {
 
 bool HasLineBreak(const std::string& s) { return s.find_first_of("\r\n") != std::string::npos; }
 
-std::string ToLower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
+bool Contains(const char* haystack, const char* needle) {
+  return std::strstr(haystack, needle) != nullptr;
 }
 
 // Frees a header list whose strings may hold secret values, wiping them first.
@@ -134,13 +165,21 @@ void FreeSecretList(curl_slist* list) {
 
 // Owned by the session; after the session is gone, by the curl multi until the
 // easy handle is out of it (see CurlMulti::Discard).
+//
+// Redirects are followed here, not by curl: curl sends CURLOPT_HTTPHEADER headers
+// to every host it is redirected to, so each hop is a new transfer whose headers
+// are rebuilt for the hop's origin (credentials only to the original one).
 struct HttpState final : CurlTransfer {
   Loop* loop = nullptr;
   const Clock* clock = nullptr;
+  Resolver* resolver = nullptr;
   std::shared_ptr<CurlMulti> multi;
   HttpConfig config;
-  ParsedUrl url;
-  std::shared_ptr<const std::regex> regex;
+  ParsedUrl origin;  // the configured URL
+  ParsedUrl url;     // the current hop's URL (origin until a redirect is followed)
+  int redirects = 0;
+  std::string method;      // the current hop's method (a 303 turns POST into GET)
+  bool send_body = false;  // the current hop sends config.body
   DoneFn done;
   std::unique_ptr<ResolveHandle> resolving;
   std::shared_ptr<int> alive = std::make_shared<int>(0);  // guards posted failures
@@ -161,12 +200,21 @@ struct HttpState final : CurlTransfer {
   std::string body;
   std::uint64_t body_bytes = 0;
   bool cap_exceeded = false;
+  bool in_headers = false;  // between a status line and the end of its headers
 
-  ~HttpState() override {
+  ~HttpState() override { ReleaseTransfer(); }
+
+  // Frees the current hop's curl handles (outside the multi).
+  void ReleaseTransfer() {
     if (easy != nullptr) curl_easy_cleanup(easy);
     if (share != nullptr) curl_share_cleanup(share);
     FreeSecretList(headers);
     curl_slist_free_all(resolve);
+    easy = nullptr;
+    share = nullptr;
+    headers = nullptr;
+    resolve = nullptr;
+    errbuf[0] = '\0';
   }
 
   std::string_view Phase() const {
@@ -179,7 +227,8 @@ struct HttpState final : CurlTransfer {
 
   // Removes anything secret from a message: URL credentials and header values.
   std::string Scrub(std::string message) const {
-    std::vector<std::string> secrets = url.userinfo;
+    std::vector<std::string> secrets = origin.userinfo;
+    secrets.insert(secrets.end(), url.userinfo.begin(), url.userinfo.end());
     for (const auto& h : config.headers) secrets.push_back(h.value.reveal());
     for (const auto& s : secrets) {
       if (s.size() < kMinRedactLength) continue;
@@ -207,9 +256,15 @@ struct HttpState final : CurlTransfer {
     });
   }
 
+  void Resolve() {
+    phase = "dns";
+    resolving =
+        resolver->Resolve(url.host, url.port, [this](Resolution r) { OnResolved(std::move(r)); });
+  }
+
   void OnResolved(Resolution r) {
     resolving.reset();
-    timings.dns = clock->Now() - start;
+    if (!timings.dns) timings.dns = clock->Now() - start;
     if (r.addresses.empty()) {
       Finish(Result::Failure(Reason::kDns, r.error));
       return;
@@ -238,24 +293,28 @@ struct HttpState final : CurlTransfer {
       return "server name override needs a host name, not an address";
     }
 
+    // Credentials go to the configured origin only: on a redirect elsewhere,
+    // headers from Secrets, Authorization and Cookie are left out (and a custom
+    // Host, which names the original host).
+    const bool at_origin = SameOrigin(url, origin);
+    bool has_host = false;
     for (const auto& h : config.headers) {
       if (h.name.empty() || HasLineBreak(h.name) || h.name.find(':') != std::string::npos) {
         return "invalid header name";
       }
       if (HasLineBreak(h.value.reveal())) return "header " + h.name + " has a line break";
+      const bool is_host = ToLower(h.name) == "host";
+      if (!at_origin && (h.from_secret || IsCredentialHeader(h.name) || is_host)) continue;
+      has_host = has_host || is_host;
       // "Name;" is curl's way to send a header with an empty value.
       std::string line = h.value.empty() ? h.name + ";" : h.name + ": " + h.value.reveal();
       headers = curl_slist_append(headers, line.c_str());
       OPENSSL_cleanse(line.data(), line.size());
     }
-    if (url.sni_host != url.host) {
-      bool has_host = std::any_of(config.headers.begin(), config.headers.end(),
-                                  [](const HttpHeader& h) { return ToLower(h.name) == "host"; });
-      if (!has_host) {
-        std::string host = url.host;
-        if (url.explicit_port) host += ":" + std::to_string(url.port);
-        headers = curl_slist_append(headers, ("Host: " + host).c_str());
-      }
+    if (url.sni_host != url.host && !has_host) {
+      std::string host = url.host;
+      if (url.explicit_port) host += ":" + std::to_string(url.port);
+      headers = curl_slist_append(headers, ("Host: " + host).c_str());
     }
     // No "Expect: 100-continue" round trip for larger bodies.
     headers = curl_slist_append(headers, "Expect:");
@@ -266,13 +325,10 @@ struct HttpState final : CurlTransfer {
     curl_easy_setopt(e, CURLOPT_SHARE, share);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_PROXY, "");  // never a proxy from the environment
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    // A cancelled redirect lookup must not make curl wait for its resolver thread.
-    curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "healthgate");
     // libcurl allocates its receive buffer when the transfer starts and holds it
     // until the handle goes: with its 16 KB default that is most of what an attempt
@@ -282,11 +338,11 @@ struct HttpState final : CurlTransfer {
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     if (resolve != nullptr) curl_easy_setopt(e, CURLOPT_RESOLVE, resolve);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, config.follow_redirects ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, kMaxRedirects);
+    // Redirects are ours to follow (see OnCurlDone).
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     // Refuses an announced oversized body before reading it (not for HEAD, whose
     // Content-Length describes a body that never comes).
-    if (config.method != "HEAD") {
+    if (method != "HEAD") {
       curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                        static_cast<curl_off_t>(config.max_body_bytes));
     }
@@ -311,10 +367,10 @@ struct HttpState final : CurlTransfer {
       }
     }
 
-    const std::string& m = config.method;
+    const std::string& m = method;
     if (m == "HEAD") {
       curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (m == "POST" || !config.body.empty()) {
+    } else if (send_body) {
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(config.body.size()));
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, config.body.c_str());
       if (m != "POST") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m.c_str());
@@ -339,7 +395,8 @@ struct HttpState final : CurlTransfer {
       return CURL_WRITEFUNC_ERROR;
     }
     s->body_bytes += len;
-    if (s->regex) s->body.append(data, len);
+    // The body is kept only for the regex, so never more than max_body_bytes.
+    if (s->config.body_regex) s->body.append(data, len);
     return len;
   }
 
@@ -347,11 +404,13 @@ struct HttpState final : CurlTransfer {
     auto* s = static_cast<HttpState*>(userp);
     std::size_t len = size * n;
     s->phase = "response";
-    // A new status line (after a followed redirect or a 1xx): only the final
-    // response's body counts.
+    // A new status line (after a 1xx): only the final response's body counts.
     if (len >= 5 && std::char_traits<char>::compare(data, "HTTP/", 5) == 0) {
       s->body.clear();
       s->body_bytes = 0;
+      s->in_headers = true;
+    } else if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n')) {
+      s->in_headers = false;
     }
     return len;
   }
@@ -389,14 +448,56 @@ struct HttpState final : CurlTransfer {
     return errbuf[0] != '\0' ? std::string(errbuf) : std::string(curl_easy_strerror(code));
   }
 
-  Result Classify(CURLcode code) const {
+  // A failed certificate check, in words: the X509 verify code where OpenSSL set
+  // one, else curl's own check (the host name is checked by curl, after OpenSSL).
+  std::string TlsVerifyMessage(long verify) const {
+    const std::string prefix = "TLS: certificate verify failed: ";
+    if (verify == X509_V_ERR_HOSTNAME_MISMATCH || Contains(errbuf, "subject name") ||
+        Contains(errbuf, "does not match target host")) {
+      return prefix + "hostname mismatch: the certificate is not valid for " + url.sni_host;
+    }
+    switch (verify) {
+      case X509_V_OK:
+      case X509_V_ERR_UNSPECIFIED:
+        return "TLS: " + Detail(CURLE_PEER_FAILED_VERIFICATION);
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return prefix + "unknown CA (" + X509_verify_cert_error_string(verify) + ")";
+      default:
+        // e.g. "self-signed certificate", "certificate has expired",
+        // "certificate is not yet valid".
+        return prefix + X509_verify_cert_error_string(verify);
+    }
+  }
+
+  // `during`: the phase the transfer failed in.
+  Result Classify(CURLcode code, std::string_view during) const {
     switch (code) {
       case CURLE_COULDNT_RESOLVE_HOST:
         return Result::Failure(Reason::kDns, "DNS: " + Detail(code));
       case CURLE_COULDNT_CONNECT:
-      case CURLE_SEND_ERROR:
-      case CURLE_RECV_ERROR:
         return Result::Failure(Reason::kConnect, "connect: " + Detail(code));
+      case CURLE_SEND_ERROR:
+      case CURLE_RECV_ERROR: {
+        // A socket error (curl keeps its errno) is the connection's fault; without
+        // one, curl refused what the peer sent: bad chunked encoding, oversized
+        // response headers and the like.
+        long os_errno = 0;
+        curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+        if (os_errno == ECONNRESET) {
+          return Result::Failure(Reason::kConnect,
+                                 "connection reset by peer during " + std::string(during));
+        }
+        if (os_errno != 0) return Result::Failure(Reason::kConnect, "connect: " + Detail(code));
+        return Result::Failure(Reason::kProtocol, "HTTP: " + Detail(code));
+      }
+      case CURLE_OUT_OF_MEMORY:
+        // What curl says when a response header line passes its 100 KB limit.
+        if (in_headers)
+          return Result::Failure(Reason::kProtocol, "HTTP: response header too large");
+        return Result::Failure(Reason::kProtocol, "HTTP: " + Detail(code));
       case CURLE_OPERATION_TIMEDOUT:
         return Result::Failure(Reason::kTimeout, Detail(code));
       case CURLE_PEER_FAILED_VERIFICATION:
@@ -412,18 +513,14 @@ struct HttpState final : CurlTransfer {
       case CURLE_USE_SSL_FAILED: {
         long verify = X509_V_OK;
         curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
-        if (verify != X509_V_OK) {
-          return Result::Failure(Reason::kTls, std::string("TLS: certificate verify failed: ") +
-                                                   X509_verify_cert_error_string(verify));
+        if (verify != X509_V_OK || code == CURLE_PEER_FAILED_VERIFICATION) {
+          return Result::Failure(Reason::kTls, TlsVerifyMessage(verify));
         }
         if (code == CURLE_SSL_CACERT_BADFILE && !config.ca_pem.empty()) {
           return Result::Failure(Reason::kTls, "TLS: no certificate in the extra CA PEM");
         }
         return Result::Failure(Reason::kTls, "TLS: " + Detail(code));
       }
-      case CURLE_TOO_MANY_REDIRECTS:
-        return Result::Failure(Reason::kProtocol,
-                               "more than " + std::to_string(kMaxRedirects) + " redirects");
       default:
         return Result::Failure(Reason::kProtocol, "HTTP: " + Detail(code));
     }
@@ -433,7 +530,53 @@ struct HttpState final : CurlTransfer {
     return "response body exceeds the limit of " + std::to_string(config.max_body_bytes) + " bytes";
   }
 
+  // The Location header of the response just received, or empty.
+  std::string Location() const {
+    curl_header* h = nullptr;
+    if (curl_easy_header(easy, "Location", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == nullptr) {
+      return {};
+    }
+    return h->value != nullptr ? std::string(h->value) : std::string();
+  }
+
+  // Starts the next hop to `next` (a redirect from a `status` response).
+  // Returns false after finishing with a failure.
+  bool FollowRedirect(long status, const std::string& next) {
+    if (redirects >= kMaxRedirects) {
+      Finish(Result::Failure(Reason::kProtocol,
+                             "more than " + std::to_string(kMaxRedirects) + " redirects"));
+      return false;
+    }
+    // The server name override is for the configured host, not another.
+    ParsedUrl hop =
+        ParseUrl(next, ToLower(ParseUrl(next, "").host) == ToLower(origin.host) ? config.server_name
+                                                                                : std::string());
+    if (!hop.error.empty()) {
+      std::string shown = WithoutUserinfo(next.c_str());
+      Finish(Result::Failure(
+          Reason::kProtocol,
+          "redirect to " + (shown.empty() ? "an unusable URL" : shown) + ": " + hop.error));
+      return false;
+    }
+    ++redirects;
+    // As curl and browsers do: 303 turns every method but HEAD into GET, and
+    // 301/302 turn POST into GET; both drop the request body.
+    if ((status == 303 && method != "HEAD") ||
+        ((status == 301 || status == 302) && method == "POST")) {
+      method = "GET";
+      send_body = false;
+    }
+    ReleaseTransfer();
+    url = std::move(hop);
+    body.clear();
+    body_bytes = 0;
+    in_headers = false;
+    Resolve();
+    return true;
+  }
+
   void OnCurlDone(CURLcode code) override {
+    std::string_view during = phase;
     phase = "done";
     timings.connect = Since(CURLINFO_CONNECT_TIME_T);
     if (url.https) timings.tls = Since(CURLINFO_APPCONNECT_TIME_T);
@@ -443,39 +586,43 @@ struct HttpState final : CurlTransfer {
       return;
     }
     if (code != CURLE_OK) {
-      Finish(Classify(code));
+      Finish(Classify(code, during));
       return;
     }
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (config.follow_redirects &&
+        (status == 301 || status == 302 || status == 303 || status == 307 || status == 308)) {
+      std::string location = Location();
+      if (!location.empty()) {
+        std::string next = ResolveLocation(url.url, location);
+        if (next.empty()) {
+          Finish(Result::Failure(Reason::kProtocol, "HTTP " + std::to_string(status) +
+                                                        ", unusable redirect location"));
+          return;
+        }
+        FollowRedirect(status, next);
+        return;
+      }
+    }
     std::string head = "HTTP " + std::to_string(status);
     bool expected =
         std::any_of(config.expect_status.begin(), config.expect_status.end(),
                     [status](const StatusRange& r) { return status >= r.low && status <= r.high; });
     if (!expected) {
       std::string message = head + ", expected " + DescribeExpected(config.expect_status);
-      char* location = nullptr;
-      if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK &&
-          location != nullptr) {
-        std::string shown = WithoutUserinfo(location);
+      std::string location = status >= 300 && status < 400 ? Location() : std::string();
+      if (!location.empty()) {
+        std::string shown = WithoutUserinfo(ResolveLocation(url.url, location).c_str());
         if (!shown.empty()) message += " (redirect to " + shown + ")";
       }
       Finish(Result::Failure(Reason::kAssertion, message));
       return;
     }
-    if (regex) {
-      bool matched = false;
-      try {
-        matched = std::regex_search(body, *regex);
-      } catch (const std::regex_error&) {
-        Finish(Result::Failure(Reason::kAssertion, head + ", body regex too complex for the body"));
-        return;
-      }
-      if (!matched) {
-        Finish(Result::Failure(Reason::kAssertion,
-                               head + ", body does not match /" + *config.body_regex + "/"));
-        return;
-      }
+    if (config.body_regex && !config.body_regex->Search(body)) {
+      Finish(Result::Failure(Reason::kAssertion, head + ", body does not match /" +
+                                                     config.body_regex->pattern() + "/"));
+      return;
     }
     Finish(Result::Success(head));
   }
@@ -509,21 +656,6 @@ HttpProber::HttpProber(Loop& loop, Resolver& resolver) : loop_(loop), resolver_(
 
 HttpProber::~HttpProber() = default;
 
-const HttpProber::CompiledRegex& HttpProber::Compile(const std::string& pattern) {
-  auto it = regexes_.find(pattern);
-  if (it != regexes_.end()) return it->second;
-  // Patterns only change with specs; the bound keeps a churning spec from
-  // growing the cache forever.
-  if (regexes_.size() >= kMaxCachedRegexes) regexes_.clear();
-  CompiledRegex compiled;
-  try {
-    compiled.regex = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    compiled.error = std::string("invalid body regex: ") + e.what();
-  }
-  return regexes_.emplace(pattern, std::move(compiled)).first->second;
-}
-
 std::unique_ptr<ProbeSession> HttpProber::Start(const HttpConfig& config, DoneFn done) {
   // Created on first use, on the loop thread: libuv handles may only be
   // initialised there once the loop runs.
@@ -531,27 +663,26 @@ std::unique_ptr<ProbeSession> HttpProber::Start(const HttpConfig& config, DoneFn
   auto* s = new HttpState;
   s->loop = &loop_;
   s->clock = &loop_.clock();
+  s->resolver = &resolver_;
   s->multi = multi_;
-  s->config = config;
+  s->config = config;  // shares the compiled body regex
+  s->method = config.method;
+  s->send_body = config.method == "POST" || !config.body.empty();
   s->done = std::move(done);
   s->start = loop_.clock().Now();
   auto session = std::make_unique<HttpSession>(s);
 
-  s->url = ParseUrl(config);
+  s->origin = ParseUrl(config.url, config.server_name);
+  s->url = s->origin;
   if (!s->url.error.empty()) {
     s->FailLater(Reason::kProtocol, s->url.error);
     return session;
   }
-  if (config.body_regex) {
-    const CompiledRegex& compiled = Compile(*config.body_regex);
-    if (!compiled.regex) {
-      s->FailLater(Reason::kAssertion, compiled.error);
-      return session;
-    }
-    s->regex = compiled.regex;
+  if (config.body_regex && !config.body_regex->ok()) {
+    s->FailLater(Reason::kAssertion, "invalid body regex: " + config.body_regex->error());
+    return session;
   }
-  s->resolving = resolver_.Resolve(s->url.host, s->url.port,
-                                   [s](Resolution r) { s->OnResolved(std::move(r)); });
+  s->Resolve();
   return session;
 }
 

@@ -15,19 +15,26 @@
 //  - `server_name` overrides the name used for SNI and certificate verification
 //    (the connection still goes to the URL host's addresses; the Host header
 //    keeps the URL's host);
-//  - redirects are not followed unless `follow_redirects` (then at most 5, http
-//    and https only); a redirect to another host name is resolved by curl's own
-//    threaded resolver, which does not block the loop either;
+//  - redirects are not followed unless `follow_redirects`; then the probe follows
+//    at most 5 itself (http and https only), each hop a new transfer within the
+//    same deadline, resolved by our Resolver. Headers from Secrets
+//    (`from_secret`), Authorization and Cookie are sent only to the configured
+//    scheme, host and port, never to another origin (curl, following by itself,
+//    would send every custom header to every hop);
 //  - bodies beyond `max_body_bytes` abort the transfer (kProtocol); only the
-//    body of the final response counts and is kept, and only when a regex needs it.
+//    body of the final response counts and is kept, and only when a regex needs it;
+//    the regex (RE2, see body_regex.h) was compiled with the config and matches in
+//    linear time;
+//  - a reset connection says "connection reset by peer" (kConnect); a response
+//    curl refuses without a socket error (bad chunked encoding, oversized
+//    headers) is kProtocol; a certificate failure names its cause (hostname
+//    mismatch, expired, unknown CA, self-signed).
 //
 // Thread-safety: the prober and its sessions are used on the loop thread only.
 // Sessions may outlive the prober (they share the curl multi handle).
 #pragma once
 
-#include <map>
 #include <memory>
-#include <regex>
 #include <string>
 
 #include "probes/engine/loop.h"
@@ -48,18 +55,9 @@ class HttpProber {
   std::unique_ptr<ProbeSession> Start(const HttpConfig& config, DoneFn done);
 
  private:
-  // Compiled body regexes by pattern, so a pattern compiles once, not per attempt.
-  // Null when the pattern does not compile (`error` says why).
-  struct CompiledRegex {
-    std::shared_ptr<const std::regex> regex;
-    std::string error;
-  };
-  const CompiledRegex& Compile(const std::string& pattern);
-
   Loop& loop_;
   Resolver& resolver_;
   std::shared_ptr<CurlMulti> multi_;  // one per prober, created by the first Start()
-  std::map<std::string, CompiledRegex> regexes_;
 };
 
 }  // namespace healthgate::probes

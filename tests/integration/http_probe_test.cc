@@ -202,6 +202,7 @@ TEST_F(HttpsProbe, ServerNameOverrideDrivesVerification) {
   wrong.server_name = "wrong.example";
   Result w = RunOne(wrong);
   EXPECT_EQ(w.reason, Reason::kTls) << w.message;
+  EXPECT_TRUE(Contains(w.message, "hostname mismatch")) << w.message;
 }
 
 TEST_F(HttpsProbe, HungHandshakeTimesOutDuringTls) {
@@ -380,6 +381,205 @@ TEST(HttpProbe, SessionDestroyedMidRequestNeverCallsDone) {
   }
   EXPECT_EQ(phase, "request");
   EXPECT_FALSE(called);
+}
+
+}  // namespace
+}  // namespace healthgate::probes
+
+namespace healthgate::probes {
+namespace {
+
+// --- Hostile and unlucky targets (issues #8, #9) ---
+
+TEST(HttpProbe, DotStarBodyRegexOnALargeBodyMatches) {
+  // std::regex recursed once per character here and overflowed the loop
+  // thread's stack on 30-60 KB bodies; RE2 matches in linear time.
+  HttpTarget target;
+  HttpConfig dot_star = Get(target.Url("/filler?n=61440&tail=ok"));
+  dot_star.body_regex = ".*ok";
+  HttpConfig alternation = dot_star;
+  alternation.body_regex = "(.|\n)*ok";
+  HttpConfig absent = dot_star;
+  absent.body_regex = ".*nope";
+  auto r = RunProbes({dot_star, alternation, absent}, milliseconds(5000));
+  EXPECT_TRUE(r[0].healthy) << r[0].message;
+  EXPECT_TRUE(r[1].healthy) << r[1].message;
+  EXPECT_EQ(r[2].reason, Reason::kAssertion) << r[2].message;
+  EXPECT_EQ(r[2].message, "HTTP 200, body does not match /.*nope/");
+}
+
+TEST(HttpProbe, NestedQuantifierRegexReturnsWithinTheTimeout) {
+  // "(a*)*b" against 40 a's backtracks exponentially in std::regex: the loop
+  // thread never came back, so not even the deadline could end the attempt.
+  HttpTarget target;
+  HttpConfig c = Get(target.Url("/filler?n=40&fill=a&tail="));
+  c.body_regex = "(a*)*b";
+  auto start = std::chrono::steady_clock::now();
+  Result r = RunOne(c, milliseconds(3000));
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.reason, Reason::kAssertion) << r.message;
+  EXPECT_EQ(r.message, "HTTP 200, body does not match /(a*)*b/");
+  EXPECT_LT(took, milliseconds(3000));
+}
+
+TEST(HttpProbe, BodyRegexOutsideRe2SyntaxIsRefusedBeforeSending) {
+  HttpTarget target;
+  HttpConfig backreference = Get(target.Url("/ok"));
+  backreference.body_regex = "(ok)\\1";
+  HttpConfig lookahead = Get(target.Url("/ok"));
+  lookahead.body_regex = "ok(?=:)";
+  auto r = RunProbes({backreference, lookahead}, milliseconds(3000));
+  EXPECT_EQ(r[0].reason, Reason::kAssertion);
+  EXPECT_EQ(r[0].message, "invalid body regex: invalid escape sequence: \\1");
+  EXPECT_EQ(r[1].reason, Reason::kAssertion);
+  EXPECT_TRUE(Contains(r[1].message, "invalid body regex: invalid perl operator")) << r[1].message;
+  EXPECT_EQ(target.requests(), 0);
+}
+
+TEST(HttpProbe, BodyRegexIsComparedByPatternAndSearchedAnywhere) {
+  HttpConfig a;
+  a.body_regex = "ok: (healthy|fine)$";
+  HttpConfig b = a;  // as each attempt copies its definition's config
+  ASSERT_TRUE(b.body_regex.has_value());
+  EXPECT_TRUE(b.body_regex->ok());
+  EXPECT_TRUE(b.body_regex->Search("status ok: fine"));
+  EXPECT_FALSE(b.body_regex->Search("status ok: sick"));
+  EXPECT_EQ(a, b);
+  EXPECT_TRUE(a.body_regex->SharesCompiledWith(*b.body_regex));
+  // Another definition with the same pattern reuses the compiled form too.
+  BodyRegex same(std::string("ok: (healthy|fine)$"));
+  EXPECT_TRUE(same.SharesCompiledWith(*a.body_regex));
+  b.body_regex = "other";
+  EXPECT_NE(a, b);
+  EXPECT_FALSE(a.body_regex->SharesCompiledWith(*b.body_regex));
+}
+
+// The raw targets below are fakes on purpose: no real HTTP server can be made to
+// send broken chunked encoding, a 200 KB header line or a reset on demand.
+
+TEST(HttpProbe, BadChunkedEncodingIsProtocol) {
+  RawTarget target(testing::Reply(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz-not-hex\r\nhello\r\n0\r\n\r\n"));
+  Result r = RunOne(Get(target.Url("/")));
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+  EXPECT_EQ(r.message, "HTTP: Illegal or missing hexadecimal sequence in chunked-encoding");
+}
+
+TEST(HttpProbe, OversizedResponseHeaderIsProtocol) {
+  RawTarget target(testing::Reply("HTTP/1.1 200 OK\r\nX-Huge: " + std::string(200 * 1024, 'h') +
+                                  "\r\nContent-Length: 2\r\n\r\nok"));
+  Result r = RunOne(Get(target.Url("/")));
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+  EXPECT_EQ(r.message, "HTTP: response header too large");
+}
+
+TEST(HttpProbe, ResetByPeerSaysSo) {
+  RawTarget before(testing::ResetAfter(""));
+  RawTarget during(testing::ResetAfter("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart"));
+  auto r = RunProbes({Get(before.Url("/")), Get(during.Url("/"))}, milliseconds(3000));
+  EXPECT_EQ(r[0].reason, Reason::kConnect) << r[0].message;
+  EXPECT_EQ(r[0].message, "connection reset by peer during request");
+  EXPECT_EQ(r[1].reason, Reason::kConnect) << r[1].message;
+  EXPECT_EQ(r[1].message, "connection reset by peer during response");
+}
+
+HttpConfig WithCredentials(const std::string& url) {
+  HttpConfig c = Get(url);
+  c.follow_redirects = true;
+  HttpHeader token{"X-Token", Secret("from-a-secret")};
+  token.from_secret = true;
+  c.headers = {token,
+               {"Authorization", Secret("Bearer abc123")},
+               {"Cookie", Secret("session=s1")},
+               {"X-Plain", Secret("plain")}};
+  return c;
+}
+
+TEST(HttpProbe, RedirectToAnotherOriginDropsCredentials) {
+  HttpTarget a;
+  HttpTarget b;  // same host, another port: another origin
+  Result r = RunOne(WithCredentials(a.Url("/redirect-to?url=" + b.Url("/ok"))));
+  EXPECT_TRUE(r.healthy) << r.message;
+  EXPECT_EQ(a.requests(), 1);
+  ASSERT_EQ(b.requests(), 1);
+  EXPECT_EQ(b.LastHeader("x-token"), std::nullopt);
+  EXPECT_EQ(b.LastHeader("authorization"), std::nullopt);
+  EXPECT_EQ(b.LastHeader("cookie"), std::nullopt);
+  EXPECT_EQ(b.LastHeader("x-plain").value_or(""), "plain");
+}
+
+TEST(HttpProbe, RedirectWithinTheOriginKeepsCredentials) {
+  HttpTarget a;
+  for (const std::string& location : {std::string("/ok"), a.Url("/ok")}) {
+    Result r = RunOne(WithCredentials(a.Url("/redirect-to?url=" + location)));
+    EXPECT_TRUE(r.healthy) << r.message;
+    EXPECT_EQ(a.LastHeader("x-token").value_or(""), "from-a-secret") << location;
+    EXPECT_EQ(a.LastHeader("authorization").value_or(""), "Bearer abc123") << location;
+    EXPECT_EQ(a.LastHeader("cookie").value_or(""), "session=s1") << location;
+  }
+  EXPECT_EQ(a.requests(), 4);
+}
+
+TEST(HttpProbe, RedirectHopsAreBoundedAndMethodsFollowTheStatus) {
+  HttpTarget target;
+  HttpConfig loop = Get(target.Url("/loop"));
+  loop.follow_redirects = true;
+  Result r = RunOne(loop);
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+  EXPECT_EQ(r.message, "more than 5 redirects");
+  EXPECT_EQ(target.requests(), 6);
+
+  HttpConfig see_other = Get(target.Url("/redirect-to?code=303&url=/echo"));
+  see_other.follow_redirects = true;
+  see_other.method = "POST";
+  see_other.body = "hello";
+  see_other.body_regex = "^GET $";
+  HttpConfig temporary = see_other;
+  temporary.url = target.Url("/redirect-to?code=307&url=/echo");
+  temporary.body_regex = "^POST hello$";
+  auto m = RunProbes({see_other, temporary}, milliseconds(3000));
+  EXPECT_TRUE(m[0].healthy) << m[0].message;
+  EXPECT_TRUE(m[1].healthy) << m[1].message;
+}
+
+// Certificates made by the test: a CA, and server certificates it signs.
+class HttpsCertificates : public ::testing::Test {
+ protected:
+  Result Probe(const testing::CertOptions& options, bool trust_ca) {
+    testing::TlsFiles cert = testing::MakeCaSignedCert(dir_.path(), ca_, "server", options);
+    HttpTarget target(cert);
+    HttpConfig c = Get(target.Url("/ok", "localhost"));
+    if (trust_ca) c.ca_pem = Secret(ca_.cert_pem);
+    return RunOne(c);
+  }
+  testing::TempDir dir_;
+  testing::TlsFiles ca_ = testing::MakeCa(dir_.path());
+};
+
+TEST_F(HttpsCertificates, TrustedCaPasses) {
+  Result r = Probe({}, true);
+  EXPECT_TRUE(r.healthy) << r.message;
+}
+
+TEST_F(HttpsCertificates, HostnameMismatchSaysSo) {
+  Result r = Probe({.host = "other.example"}, true);
+  EXPECT_EQ(r.reason, Reason::kTls) << r.message;
+  EXPECT_EQ(r.message,
+            "TLS: certificate verify failed: hostname mismatch: the certificate is not valid for "
+            "localhost");
+}
+
+TEST_F(HttpsCertificates, ExpiredSaysSo) {
+  Result r = Probe({.expired = true}, true);
+  EXPECT_EQ(r.reason, Reason::kTls) << r.message;
+  EXPECT_EQ(r.message, "TLS: certificate verify failed: certificate has expired");
+}
+
+TEST_F(HttpsCertificates, UnknownCaSaysSo) {
+  Result r = Probe({}, false);
+  EXPECT_EQ(r.reason, Reason::kTls) << r.message;
+  EXPECT_EQ(r.message,
+            "TLS: certificate verify failed: unknown CA (unable to get local issuer certificate)");
 }
 
 }  // namespace

@@ -50,6 +50,72 @@ TlsFiles MakeSelfSignedCert(const std::string& dir, const std::string& name) {
   return f;
 }
 
+TlsFiles MakeCa(const std::string& dir, const std::string& name) {
+  TlsFiles f{dir + "/" + name + ".crt", dir + "/" + name + ".key", ""};
+  RunResult r = Run({"openssl",
+                     "req",
+                     "-x509",
+                     "-newkey",
+                     "ec",
+                     "-pkeyopt",
+                     "ec_paramgen_curve:prime256v1",
+                     "-nodes",
+                     "-keyout",
+                     f.key_path,
+                     "-out",
+                     f.cert_path,
+                     "-days",
+                     "2",
+                     "-subj",
+                     "/CN=healthgate test CA " + name,
+                     "-addext",
+                     "basicConstraints=critical,CA:TRUE",
+                     "-addext",
+                     "keyUsage=critical,keyCertSign,cRLSign"});
+  if (r.exit_code != 0) throw std::runtime_error("openssl req (CA) failed: " + r.output);
+  f.cert_pem = ReadFile(f.cert_path);
+  return f;
+}
+
+TlsFiles MakeCaSignedCert(const std::string& dir, const TlsFiles& ca, const std::string& name,
+                          const CertOptions& options) {
+  TlsFiles f{dir + "/" + name + ".crt", dir + "/" + name + ".key", ""};
+  const std::string csr = dir + "/" + name + ".csr";
+  const bool ip = options.host.find_first_not_of("0123456789.") == std::string::npos;
+  const std::string san = std::string(ip ? "IP:" : "DNS:") + options.host;
+  RunResult r = Run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                     "-nodes", "-keyout", f.key_path, "-out", csr, "-subj", "/CN=" + options.host,
+                     "-addext", "subjectAltName=" + san});
+  if (r.exit_code != 0) throw std::runtime_error("openssl req (CSR) failed: " + r.output);
+  // `openssl ca` is the one command-line signer in OpenSSL 3.0 that takes explicit
+  // validity dates (for the expired certificate); it wants a small database.
+  const std::string db = dir + "/" + name + ".db";
+  const std::string config = dir + "/" + name + ".cnf";
+  {
+    std::ofstream(db + ".index");
+    std::ofstream(db + ".serial") << "1000\n";
+    std::ofstream(config) << "[ca]\ndefault_ca = signer\n[signer]\ndatabase = " << db
+                          << ".index\nserial = " << db << ".serial\nnew_certs_dir = " << dir
+                          << "\npolicy = any\ndefault_md = sha256\ncopy_extensions = copy\n"
+                          << "unique_subject = no\n[any]\ncommonName = supplied\n";
+  }
+  std::vector<std::string> args = {"openssl", "ca",    "-batch",     "-notext",  "-config",
+                                   config,    "-cert", ca.cert_path, "-keyfile", ca.key_path,
+                                   "-in",     csr,     "-out",       f.cert_path};
+  if (options.expired) {
+    args.insert(args.end(), {"-startdate", "20200101000000Z", "-enddate", "20200131000000Z"});
+  } else {
+    args.insert(args.end(), {"-days", "2"});
+  }
+  r = Run(args);
+  if (r.exit_code != 0) throw std::runtime_error("openssl ca failed: " + r.output);
+  f.cert_pem = ReadFile(f.cert_path);
+  if (f.cert_pem.find("BEGIN CERTIFICATE") == std::string::npos) {
+    throw std::runtime_error("openssl wrote no certificate to " + f.cert_path);
+  }
+  return f;
+}
+
 struct HttpTarget::Impl {
   std::unique_ptr<httplib::Server> server;
   std::thread thread;
@@ -86,6 +152,19 @@ HttpTarget::HttpTarget(std::optional<TlsFiles> tls) : impl_(std::make_unique<Imp
   });
   srv.Get("/redirect",
           [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/ok", 302); });
+  auto redirect_to = [](const httplib::Request& req, httplib::Response& res) {
+    int code = req.has_param("code") ? std::stoi(req.get_param_value("code")) : 302;
+    res.set_redirect(req.get_param_value("url"), code);
+  };
+  srv.Get("/redirect-to", redirect_to);
+  srv.Post("/redirect-to", redirect_to);
+  srv.Get("/loop",
+          [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/loop", 302); });
+  srv.Get("/filler", [](const httplib::Request& req, httplib::Response& res) {
+    std::string fill = req.has_param("fill") ? req.get_param_value("fill") : "x";
+    std::string body(std::stoul(req.get_param_value("n")), fill.empty() ? 'x' : fill[0]);
+    res.set_content(body + req.get_param_value("tail"), "text/plain");
+  });
   srv.Get("/big", [this](const httplib::Request&, httplib::Response& res) {
     res.set_chunked_content_provider("application/octet-stream",
                                      [this](size_t offset, httplib::DataSink& sink) {
@@ -244,10 +323,24 @@ RawTarget::Handler Trickle(std::size_t length, std::chrono::milliseconds every) 
   };
 }
 
-RawTarget::Handler Garbage(std::string bytes) {
-  return [bytes](int fd, const std::atomic<bool>&) {
+RawTarget::Handler Garbage(std::string bytes) { return Reply(std::move(bytes)); }
+
+RawTarget::Handler Reply(std::string reply) {
+  return [reply](int fd, const std::atomic<bool>&) {
     ReadRequestHead(fd);
-    WriteAll(fd, bytes);
+    WriteAll(fd, reply);
+  };
+}
+
+RawTarget::Handler ResetAfter(std::string partial) {
+  return [partial](int fd, const std::atomic<bool>&) {
+    ReadRequestHead(fd);
+    WriteAll(fd, partial);
+    // Let the peer read what was sent, then close with a zero linger time: the
+    // kernel answers with RST instead of FIN.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    linger l{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   };
 }
 

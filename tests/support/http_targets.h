@@ -27,10 +27,25 @@ struct TlsFiles {
 };
 TlsFiles MakeSelfSignedCert(const std::string& dir, const std::string& name = "server");
 
+// A CA (self-signed, may sign) written into `dir`.
+TlsFiles MakeCa(const std::string& dir, const std::string& name = "ca");
+
+// A server certificate for `host` (CN and SAN; an IP address gets an IP SAN)
+// signed by `ca`. `expired`: valid only in January 2020.
+struct CertOptions {
+  std::string host = "localhost";
+  bool expired = false;
+};
+TlsFiles MakeCaSignedCert(const std::string& dir, const TlsFiles& ca, const std::string& name,
+                          const CertOptions& options = {});
+
 // A real HTTP/1.1 server on 127.0.0.1 with these routes:
 //   GET  /ok             200 "ok: healthy"
 //   GET  /status/<code>  <code> "status <code>"
 //   GET  /redirect       302, Location: /ok
+//   GET, POST /redirect-to?url=U[&code=C]  C (default 302), Location: U
+//   GET  /loop           302, Location: /loop
+//   GET  /filler?n=N&fill=F&tail=T    200, N bytes of F's first byte, then T
 //   GET  /big            200, 100 MB chunked (no Content-Length); see big_bytes_sent()
 //   GET  /big-sized      200, Content-Length: 100 MB, streamed; see big_bytes_sent()
 //   *    /echo           200, body "<METHOD> <request body>"
@@ -92,5 +107,13 @@ class RawTarget {
 RawTarget::Handler Trickle(std::size_t length, std::chrono::milliseconds every);
 // Reads a little, then writes `bytes` (not HTTP) and closes.
 RawTarget::Handler Garbage(std::string bytes);
+// Reply and ResetAfter are fakes on purpose: no real HTTP server can be told to
+// send broken chunked encoding, a 200 KB header line or a reset on demand.
+// Reads the request head, writes `reply` (hand-made HTTP, e.g. broken chunked
+// encoding or a huge header line) and closes.
+RawTarget::Handler Reply(std::string reply);
+// Reads the request head, writes `partial`, then resets the connection (RST, by
+// closing with a zero linger time).
+RawTarget::Handler ResetAfter(std::string partial);
 
 }  // namespace healthgate::testing
