@@ -3,6 +3,7 @@
 
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "probes/http/config.h"
 #include "probes/postgres/config.h"
@@ -15,5 +16,11 @@ using Target = std::variant<HttpConfig, TcpConfig, PostgresConfig, RedisConfig>;
 
 // "http", "tcp", "postgres", "redis": the `type` metrics label.
 std::string_view TypeName(const Target& target);
+
+// The credentials of `target` that a server might echo: the postgres and redis
+// passwords and the HTTP header values taken from a Secret. RunAttempt scrubs
+// every result message of them (SafeMessage in probes/text.h). CA bundles are
+// not listed: they are public certificates, and a PEM would only cost windows.
+std::vector<Secret> MessageSecrets(const Target& target);
 
 }  // namespace healthgate::probes

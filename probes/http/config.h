@@ -18,6 +18,9 @@ struct StatusRange {
 struct HttpHeader {
   std::string name;
   Secret value;  // may come from a Secret (e.g. Authorization); never echoed
+  // Set when the value came from valueSecretRef: then result messages are
+  // scrubbed of it (MessageSecrets in probes/target.h).
+  bool from_secret = false;
   bool operator==(const HttpHeader&) const = default;
 };
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/reply_limit.h"
 #include "probes/text.h"
 
 namespace healthgate::probes {
@@ -140,7 +141,6 @@ struct PgState {
   }
 
   void Finish(Result r) {
-    r.message = ScrubSecret(std::move(r.message), config.password);
     r.timings = timings;
     DoneFn fn = std::move(done);
     done = nullptr;
@@ -184,8 +184,27 @@ struct PgState {
     if (s->querying) {
       s->OnQueryIo(events);
     } else {
-      s->Connect(PQconnectPoll(s->conn));
+      PostgresPollingStatusType st = PQconnectPoll(s->conn);
+      if (s->OverReplyLimit()) return;
+      s->Connect(st);
     }
+  }
+
+  // The server may send at most config.max_reply_bytes in this attempt. libpq
+  // has no such limit: it grows its input buffer to whatever length a message
+  // announces (a DataRow of 1.5 GB included) and PQsetSingleRowMode does not
+  // help with one huge field. So the bytes received on the socket are counted
+  // after every libpq call that reads (each reads what the socket holds, a few
+  // hundred KiB at most on loopback) and the attempt fails with kProtocol, and
+  // its connection is closed, once they pass the limit.
+  bool OverReplyLimit() {
+    if (conn == nullptr || !done) return false;
+    std::optional<std::uint64_t> received = BytesReceived(PQsocket(conn));
+    if (!received || *received <= config.max_reply_bytes) return false;
+    Finish(Result::Failure(Reason::kProtocol, "the server sent more than maxReplyBytes (" +
+                                                  std::to_string(config.max_reply_bytes) +
+                                                  " bytes) during " + phase));
+    return true;
   }
 
   void TrackPhase() {
@@ -262,10 +281,12 @@ struct PgState {
 
   void OnQueryIo(int events) {
     if ((events & UV_READABLE) != 0 && PQconsumeInput(conn) == 0) {
+      if (OverReplyLimit()) return;
       ConnError e = ParseConnError(PQerrorMessage(conn));
       Finish(Result::Failure(Reason::kConnect, "reading the reply: " + e.message));
       return;
     }
+    if (OverReplyLimit()) return;
     if (PQisBusy(conn)) {
       Flush();
       return;
@@ -374,6 +395,24 @@ struct PgState {
     add("sslmode", config.ssl_mode);
     if (!ca_path.empty()) add("sslrootcert", ca_path);
     add("application_name", kAppName);
+    // The backend's work is bounded by the probe's timeout on the server side
+    // too: a probe that timed out closes its connection, but a backend waiting
+    // on a lock (or running a slow query) would not notice before it next writes
+    // to the socket, so each timed-out attempt would leave one behind until
+    // max_connections runs out. These settings travel in the startup packet (no
+    // round trip) and exist since PostgreSQL 9.6; client_connection_check_interval
+    // (14+) is not set, since an older server refuses an unknown one. No
+    // PQcancel: libpq 15's is blocking (it connects synchronously, on the loop
+    // thread), and statement_timeout already ends the backend's statement when
+    // the probe gives up; the backend then finds the socket closed and exits.
+    // The session is read-only: a probe has no business writing.
+    std::string options = "-c default_transaction_read_only=on";
+    if (config.server_timeout.count() > 0) {
+      const std::string ms = std::to_string(config.server_timeout.count());
+      options += " -c statement_timeout=" + ms + " -c lock_timeout=" + ms +
+                 " -c idle_in_transaction_session_timeout=" + ms;
+    }
+    add("options", options);
     // No Kerberos here: GSS negotiation would cost round trips (and may read
     // credential caches) for nothing.
     add("gssencmode", kDisable);
