@@ -46,6 +46,10 @@ struct Result {
   Duration latency{0};
   // For humans. Never contains a credential: probe types build it from the
   // server's answer and their own words, never from the request's secrets.
+  // The server's answer is untrusted bytes: RunAttempt (probes/engine/attempt.h)
+  // scrubs the target's secrets from every message, repairs its UTF-8, escapes
+  // control characters and caps it at kMaxMessageBytes (probes/text.h), so
+  // whatever `done` receives is safe for logs, JSON, status and Events.
   std::string message;
   Timings timings;
 

@@ -2,6 +2,7 @@
 // resolved into the targets. A probe whose secret cannot be resolved is returned
 // blocked (the lookup's reason: SecretNotFound, SecretForbidden, SecretUnavailable) with a
 // definition that carries no secret at all, so nothing partial reaches the engine.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <variant>
@@ -46,7 +47,7 @@ bool Place(probes::Target& target, const SecretUse& use, std::string value) {
       if (auto* c = std::get_if<probes::HttpConfig>(&target);
           c != nullptr && use.header_index < c->headers.size()) {
         c->headers[use.header_index].value = std::move(secret);
-        c->headers[use.header_index].from_secret = true;  // kept to the original origin
+        c->headers[use.header_index].from_secret = true;  // kept to its origin, scrubbed
         return true;
       }
       return false;
@@ -72,7 +73,8 @@ std::vector<MaterializedProbe> Materialize(const std::shared_ptr<const HealthChe
     m.definition.initial_delay = p.initial_delay;
     m.definition.thresholds.success = p.success_threshold;
     m.definition.thresholds.failure = p.failure_threshold;
-    if (p.secrets.empty()) {
+    const bool postgres = std::holds_alternative<probes::PostgresConfig>(p.target);
+    if (p.secrets.empty() && !postgres) {
       // Nothing to fill in: point into the spec (which the pointer keeps alive)
       // instead of copying the target.
       m.definition.target = probes::TargetPtr(shared, &p.target);
@@ -80,6 +82,10 @@ std::vector<MaterializedProbe> Materialize(const std::shared_ptr<const HealthChe
       continue;
     }
     probes::Target target = p.target;
+    if (auto* c = std::get_if<probes::PostgresConfig>(&target)) {
+      // The server bounds the backend's work by the probe's timeout too.
+      c->server_timeout = std::chrono::ceil<std::chrono::milliseconds>(p.timeout);
+    }
     for (const SecretUse& use : p.secrets) {
       SecretLookup found = secrets.Lookup(check.ns, use.ref);
       if (!found.value) {

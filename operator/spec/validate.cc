@@ -557,6 +557,10 @@ std::optional<probes::PostgresConfig> ReadPostgres(Errors& e, const json* v,
   ReadSecretRef(e, o, "caSecretRef", base, SecretSlot::kPostgresCa, 0, uses);
   if (auto q = Str(e, o.Get("query"), o.Path("query"), {1, 4096})) c.query = *q;
   if (auto x = Str(e, o.Get("expect"), o.Path("expect"), {0, 1024})) c.expect = *x;
+  if (auto n = Int(e, o.Get("maxReplyBytes"), o.Path("maxReplyBytes"), 1,
+                   static_cast<std::int64_t>(probes::kMaxReplyBytesLimit))) {
+    c.max_reply_bytes = static_cast<std::uint64_t>(*n);
+  }
   if (e.list().size() != before) return std::nullopt;
   return c;
 }
@@ -595,6 +599,10 @@ std::optional<probes::RedisConfig> ReadRedis(Errors& e, const json* v, const std
   }
   if (auto x = Str(e, o.Get("expect"), o.Path("expect"), {0, 1024})) c.expect = *x;
   if (auto r = Enum(e, o.Get("role"), o.Path("role"), {"master", "replica"})) c.role = *r;
+  if (auto n = Int(e, o.Get("maxReplyBytes"), o.Path("maxReplyBytes"), 1,
+                   static_cast<std::int64_t>(probes::kMaxReplyBytesLimit))) {
+    c.max_reply_bytes = static_cast<std::uint64_t>(*n);
+  }
   if (e.list().size() != before) return std::nullopt;
   return c;
 }

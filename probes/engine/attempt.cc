@@ -1,6 +1,9 @@
 #include "probes/engine/attempt.h"
 
 #include <string>
+#include <vector>
+
+#include "probes/text.h"
 
 namespace healthgate::probes {
 namespace {
@@ -11,8 +14,12 @@ std::string FormatMs(Duration d) {
 
 class AttemptImpl final : public Attempt {
  public:
-  AttemptImpl(Timers& timers, const Clock& clock, DoneFn done)
-      : timers_(timers), clock_(clock), done_(std::move(done)), start_(clock.Now()) {}
+  AttemptImpl(Timers& timers, const Clock& clock, std::vector<Secret> secrets, DoneFn done)
+      : timers_(timers),
+        clock_(clock),
+        secrets_(std::move(secrets)),
+        done_(std::move(done)),
+        start_(clock.Now()) {}
 
   ~AttemptImpl() override {
     if (timer_ != 0) timers_.Cancel(timer_);
@@ -41,8 +48,12 @@ class AttemptImpl final : public Attempt {
     Deliver(std::move(r));
   }
 
+  // Every result of every probe type passes here: its message (built from the
+  // target's untrusted bytes) is scrubbed of the target's secrets, then made
+  // valid, visible UTF-8 and capped (probes/text.h), once, for all consumers.
   void Deliver(Result r) {
     if (!done_) return;
+    r.message = SafeMessage(r.message, secrets_);
     DoneFn done = std::move(done_);
     done_ = nullptr;
     done(std::move(r));  // may destroy *this: nothing touches members afterwards
@@ -50,6 +61,7 @@ class AttemptImpl final : public Attempt {
 
   Timers& timers_;
   const Clock& clock_;
+  std::vector<Secret> secrets_;  // copied: the target need not outlive the attempt
   DoneFn done_;
   MonoTime start_;
   TimerId timer_ = 0;
@@ -60,7 +72,7 @@ class AttemptImpl final : public Attempt {
 
 std::unique_ptr<Attempt> RunAttempt(Prober& prober, Timers& timers, const Clock& clock,
                                     const Target& target, Duration timeout, DoneFn done) {
-  auto a = std::make_unique<AttemptImpl>(timers, clock, std::move(done));
+  auto a = std::make_unique<AttemptImpl>(timers, clock, MessageSecrets(target), std::move(done));
   a->Begin(prober, target, timeout);
   return a;
 }

@@ -16,7 +16,9 @@ class Attempt {
   virtual ~Attempt() = default;  // cancels: `done` is not called afterwards
 };
 
-// `done` gets the result with latency set. Called on the loop thread, at most once,
+// `done` gets the result with latency set and its message made safe: scrubbed of
+// the target's secrets, valid UTF-8 with controls escaped, at most
+// kMaxMessageBytes (SafeMessage in probes/text.h). Called on the loop thread, at most once,
 // never from inside RunAttempt.
 std::unique_ptr<Attempt> RunAttempt(Prober& prober, Timers& timers, const Clock& clock,
                                     const Target& target, Duration timeout, DoneFn done);

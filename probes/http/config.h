@@ -20,7 +20,8 @@ struct HttpHeader {
   std::string name;
   Secret value;  // may come from a Secret (e.g. Authorization); never echoed
   // The value came from a Kubernetes Secret (valueSecretRef): like Authorization
-  // and Cookie, never sent to another origin on a followed redirect.
+  // and Cookie, never sent to another origin on a followed redirect, and result
+  // messages are scrubbed of it (MessageSecrets in probes/target.h).
   bool from_secret = false;
   bool operator==(const HttpHeader&) const = default;
 };

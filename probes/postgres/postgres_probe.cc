@@ -1,15 +1,19 @@
 #include "probes/postgres/postgres_probe.h"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "probes/reply_limit.h"
 #include "probes/text.h"
 
 namespace healthgate::probes {
@@ -122,6 +126,12 @@ struct PgState {
   PollBox* poll = nullptr;
   std::string ca_path;
   bool querying = false;
+  // The query phase's relay (see Interpose): the server's TCP socket, and our
+  // end of the socket pair whose other end libpq now reads as its socket.
+  int server_fd = -1;
+  int relay_fd = -1;
+  std::uint64_t relayed = 0;  // bytes of the server's reply handed to libpq
+  std::string pending_in;     // read from the server, not yet taken by libpq (<= 16 KiB)
   bool reached_server = false;
   std::string phase = "dns";
   MonoTime start{};
@@ -135,12 +145,14 @@ struct PgState {
     ClosePoll();
     if (conn != nullptr) PQfinish(conn);
     conn = nullptr;
+    if (server_fd >= 0) close(server_fd);
+    if (relay_fd >= 0) close(relay_fd);
+    server_fd = relay_fd = -1;
     if (!ca_path.empty()) std::remove(ca_path.c_str());
     ca_path.clear();
   }
 
   void Finish(Result r) {
-    r.message = ScrubSecret(std::move(r.message), config.password);
     r.timings = timings;
     DoneFn fn = std::move(done);
     done = nullptr;
@@ -157,7 +169,7 @@ struct PgState {
   }
 
   void Wait(int events) {
-    int fd = PQsocket(conn);
+    int fd = server_fd >= 0 ? server_fd : PQsocket(conn);
     if (fd < 0) {
       Finish(Result::Failure(Reason::kConnect, "connection has no socket"));
       return;
@@ -184,8 +196,23 @@ struct PgState {
     if (s->querying) {
       s->OnQueryIo(events);
     } else {
-      s->Connect(PQconnectPoll(s->conn));
+      PostgresPollingStatusType st = PQconnectPoll(s->conn);
+      if (s->OverReplyLimit()) return;
+      s->Connect(st);
     }
+  }
+
+  // During connection startup, the bytes received on the socket are counted
+  // after every PQconnectPoll (libpq bounds most startup messages itself); the
+  // query phase goes through the relay (Interpose), which counts exactly.
+  bool OverReplyLimit() {
+    if (conn == nullptr || !done) return false;
+    std::optional<std::uint64_t> received = BytesReceived(PQsocket(conn));
+    if (!received || *received <= config.max_reply_bytes) return false;
+    Finish(Result::Failure(Reason::kProtocol, "the server sent more than maxReplyBytes (" +
+                                                  std::to_string(config.max_reply_bytes) +
+                                                  " bytes) during " + phase));
+    return true;
   }
 
   void TrackPhase() {
@@ -240,6 +267,10 @@ struct PgState {
     if (PQsslInUse(conn)) timings.tls = clock->Now() - start;
     phase = "query";
     querying = true;
+    if (!Interpose()) {
+      Finish(Result::Failure(Reason::kConnect, "cannot relay the connection"));
+      return;
+    }
     if (PQsetnonblocking(conn, 1) != 0 || PQsendQuery(conn, config.query.c_str()) == 0) {
       ConnError e = ParseConnError(PQerrorMessage(conn));
       Finish(Result::Failure(Reason::kConnect, "sending the query: " + e.message));
@@ -248,11 +279,90 @@ struct PgState {
     Flush();
   }
 
+  // libpq has no limit on a reply: it grows its input buffer to the length a
+  // message announces (a 1.5 GB DataRow included), and once it has, one
+  // PQconsumeInput keeps reading for as long as the socket has data (85 MB in
+  // one call was measured on loopback), so counting between calls is not
+  // enough. For the query phase, libpq's socket number is therefore moved onto
+  // one end of a local socket pair (dup3) and the probe relays the server's
+  // bytes to the other end itself, at most 16 KiB per loop turn and counted:
+  // libpq can never read more than the probe handed it, and the attempt fails
+  // once the reply passes max_reply_bytes. TLS records pass through unchanged
+  // (libpq's TLS runs on top of its socket). The relay stops with the attempt.
+  bool Interpose() {
+    const int fd = PQsocket(conn);
+    if (fd < 0) return false;
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) return false;
+    server_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (server_fd < 0 || dup3(pair[0], fd, O_CLOEXEC) < 0) {
+      close(pair[0]);
+      close(pair[1]);
+      return false;
+    }
+    close(pair[0]);
+    relay_fd = pair[1];
+    relayed = BytesReceived(server_fd).value_or(0);  // startup counts too
+    return true;
+  }
+
+  // What libpq wrote (the query; TLS records) goes on to the server. The query
+  // is at most 4 KiB, far below the sockets' buffers, so nothing waits here.
+  bool RelayOut() {
+    char buf[16384];
+    for (;;) {
+      ssize_t n = recv(relay_fd, buf, sizeof buf, 0);
+      if (n <= 0) return n == 0 || errno == EAGAIN || errno == EWOULDBLOCK;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = send(server_fd, buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
+        if (w <= 0) return false;
+        off += w;
+      }
+    }
+  }
+
+  // Hands at most one read of the server's reply to libpq, once libpq has taken
+  // the previous one. False: the attempt has failed.
+  bool RelayIn() {
+    if (!HandOver()) return false;
+    if (!pending_in.empty()) return true;  // libpq reads first (PQconsumeInput next)
+    char buf[16384];
+    ssize_t n = recv(server_fd, buf, sizeof buf, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+    if (n <= 0) {
+      shutdown(relay_fd, SHUT_WR);  // libpq sees the server's end of the connection
+      return true;
+    }
+    relayed += static_cast<std::uint64_t>(n);
+    if (relayed > config.max_reply_bytes) {
+      Finish(Result::Failure(Reason::kProtocol, "the server sent more than maxReplyBytes (" +
+                                                    std::to_string(config.max_reply_bytes) +
+                                                    " bytes) during " + phase));
+      return false;
+    }
+    pending_in.assign(buf, static_cast<std::size_t>(n));
+    return HandOver();
+  }
+
+  // Writes what is pending to libpq's end as far as the pair takes it now.
+  bool HandOver() {
+    while (!pending_in.empty()) {
+      ssize_t w = send(relay_fd, pending_in.data(), pending_in.size(), MSG_NOSIGNAL);
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+      if (w <= 0) {
+        Finish(Result::Failure(Reason::kConnect, "relaying the reply failed"));
+        return false;
+      }
+      pending_in.erase(0, static_cast<std::size_t>(w));
+    }
+    return true;
+  }
+
   // Writes what libpq has buffered; waits for readability in any case, since the
   // server may answer (or fail) before the whole query is written.
   void Flush() {
     int rc = PQflush(conn);
-    if (rc < 0) {
+    if (rc < 0 || !RelayOut()) {
       ConnError e = ParseConnError(PQerrorMessage(conn));
       Finish(Result::Failure(Reason::kConnect, "sending the query: " + e.message));
       return;
@@ -261,6 +371,7 @@ struct PgState {
   }
 
   void OnQueryIo(int events) {
+    if ((events & UV_READABLE) != 0 && !RelayIn()) return;
     if ((events & UV_READABLE) != 0 && PQconsumeInput(conn) == 0) {
       ConnError e = ParseConnError(PQerrorMessage(conn));
       Finish(Result::Failure(Reason::kConnect, "reading the reply: " + e.message));
@@ -374,6 +485,24 @@ struct PgState {
     add("sslmode", config.ssl_mode);
     if (!ca_path.empty()) add("sslrootcert", ca_path);
     add("application_name", kAppName);
+    // The backend's work is bounded by the probe's timeout on the server side
+    // too: a probe that timed out closes its connection, but a backend waiting
+    // on a lock (or running a slow query) would not notice before it next writes
+    // to the socket, so each timed-out attempt would leave one behind until
+    // max_connections runs out. These settings travel in the startup packet (no
+    // round trip) and exist since PostgreSQL 9.6; client_connection_check_interval
+    // (14+) is not set, since an older server refuses an unknown one. No
+    // PQcancel: libpq 15's is blocking (it connects synchronously, on the loop
+    // thread), and statement_timeout already ends the backend's statement when
+    // the probe gives up; the backend then finds the socket closed and exits.
+    // The session is read-only: a probe has no business writing.
+    std::string options = "-c default_transaction_read_only=on";
+    if (config.server_timeout.count() > 0) {
+      const std::string ms = std::to_string(config.server_timeout.count());
+      options += " -c statement_timeout=" + ms + " -c lock_timeout=" + ms +
+                 " -c idle_in_transaction_session_timeout=" + ms;
+    }
+    add("options", options);
     // No Kerberos here: GSS negotiation would cost round trips (and may read
     // credential caches) for nothing.
     add("gssencmode", kDisable);

@@ -16,7 +16,13 @@
 //               a value different from `expect`. An unknown database is a
 //               configuration/state problem of the target, not a credential
 //               problem, so it is not reported as kAuth.
-//   kProtocol   the peer did not speak the PostgreSQL protocol
+//   kProtocol   the peer did not speak the PostgreSQL protocol, or sent more
+//               than max_reply_bytes in the attempt (the query's reply is relayed
+//               to libpq through a local socket pair and counted; see Interpose)
+// The session is read-only (default_transaction_read_only) and, when
+// server_timeout is set, its statements, lock waits and idle transactions are
+// bounded by it on the server (startup options), so a timed-out probe leaves no
+// backend working behind it.
 // Messages carry the server's primary message and SQLSTATE, never the password.
 #pragma once
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/reply_limit.h"
 #include "probes/secret.h"
 
 namespace healthgate::probes {
@@ -19,6 +20,9 @@ struct RedisConfig {
   // Expected reply (status or bulk string). Unset: "PONG" for PING, any non-error otherwise.
   std::optional<std::string> expect;
   std::optional<std::string> role;  // "master" or "replica" (from ROLE)
+  // Most bytes the server may send in one attempt (all replies together: AUTH,
+  // SELECT, the command, ROLE); beyond it the attempt fails with kProtocol.
+  std::uint64_t max_reply_bytes = kDefaultMaxReplyBytes;
   bool operator==(const RedisConfig&) const = default;
 };
 

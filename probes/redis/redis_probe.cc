@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/reply_limit.h"
 #include "probes/text.h"
 
 namespace healthgate::probes {
@@ -31,7 +32,12 @@ struct UvEvents {
   uv_poll_t handle{};
   redisAsyncContext* ac = nullptr;  // null after Cleanup
   int events = 0;
+  bool halted = false;  // the attempt failed on its reply limit: never poll again
 };
+
+// Called after every read hiredis did on the socket (outside any hiredis
+// callback): false when the reply limit is exceeded and the attempt failed.
+bool WithinReplyLimit(UvEvents* p);
 
 void OnEventsPoll(uv_poll_t* h, int status, int events) {
   auto* p = static_cast<UvEvents*>(h->data);
@@ -42,16 +48,21 @@ void OnEventsPoll(uv_poll_t* h, int status, int events) {
         redisAsyncHandleWrite(p->ac);
       } else {
         redisAsyncHandleRead(p->ac);
+        if (!WithinReplyLimit(p)) return;
       }
     }
     if (p->ac != nullptr && p->events != 0) uv_poll_start(&p->handle, p->events, &OnEventsPoll);
     return;
   }
-  if (p->ac != nullptr && (events & UV_READABLE) != 0) redisAsyncHandleRead(p->ac);
+  if (p->ac != nullptr && (events & UV_READABLE) != 0) {
+    redisAsyncHandleRead(p->ac);
+    if (!WithinReplyLimit(p)) return;
+  }
   if (p->ac != nullptr && (events & UV_WRITABLE) != 0) redisAsyncHandleWrite(p->ac);
 }
 
 void UpdateEvents(UvEvents* p, int events) {
+  if (p->halted) events = 0;
   p->events = events;
   if (events != 0) {
     uv_poll_start(&p->handle, events, &OnEventsPoll);
@@ -138,7 +149,6 @@ struct RedisState {
   Timings timings;
 
   void Finish(Result r) {
-    r.message = ScrubSecret(std::move(r.message), config.password);
     r.timings = timings;
     DoneFn fn = std::move(done);
     done = nullptr;
@@ -185,6 +195,60 @@ struct RedisState {
     if (!s->done) return;
     s->timings.connect = s->clock->Now() - s->start;
     s->SendAll();
+  }
+
+  // The server may send at most config.max_reply_bytes in this attempt. hiredis
+  // 0.14 buffers a bulk or array reply until all of it has arrived and has no
+  // limit of its own, so the bytes received on the socket are counted after
+  // every read (hiredis reads at most 16 KiB per call); a reply whose header
+  // announces more than the limit fails at once. Failing stops the poll, so
+  // nothing more is read before the reaper frees the context.
+  bool CheckReplyLimit(UvEvents* p) {
+    if (!done || ac == nullptr) return true;
+    const std::uint64_t limit = config.max_reply_bytes;
+    std::optional<std::uint64_t> received = BytesReceived(ac->c.fd);
+    const redisReader* reader = ac->c.reader;
+    std::size_t buffered = 0;
+    if (reader != nullptr && reader->buf != nullptr && reader->len >= reader->pos) {
+      buffered = reader->len - reader->pos;
+    }
+    std::string why;
+    if (received && *received > limit) {
+      why = "the server sent more than maxReplyBytes (" + std::to_string(limit) + " bytes)";
+    } else if (buffered > limit) {
+      why = "a reply exceeds maxReplyBytes (" + std::to_string(limit) + " bytes)";
+    } else if (auto announced = Announced(reader); announced && *announced > limit) {
+      why = "a reply announces " + std::to_string(*announced) +
+            " bytes, more than maxReplyBytes (" + std::to_string(limit) + " bytes)";
+    } else {
+      return true;
+    }
+    p->halted = true;
+    UpdateEvents(p, 0);
+    Finish(Result::Failure(Reason::kProtocol, why + " during " + phase));
+    return false;
+  }
+
+  // The length in the header of the (incomplete) bulk string or array the
+  // reader waits for, if its cursor is at one. hiredis leaves the cursor at
+  // the start of an item until all of it has arrived. An array's elements take
+  // at least 3 bytes each, so its count is a lower bound of its size.
+  static std::optional<std::uint64_t> Announced(const redisReader* reader) {
+    if (reader == nullptr || reader->buf == nullptr || reader->pos >= reader->len) {
+      return std::nullopt;
+    }
+    const char* at = reader->buf + reader->pos;
+    const std::size_t avail = reader->len - reader->pos;
+    if (at[0] != '$' && at[0] != '*') return std::nullopt;
+    std::uint64_t n = 0;
+    for (std::size_t i = 1; i < avail && i < 21; ++i) {
+      const char c = at[i];
+      if (c == '\r') return at[0] == '*' ? n * 3 : n;
+      if (c < '0' || c > '9') return std::nullopt;  // e.g. $-1: nil
+      if (n > 1'000'000'000'000'000ULL) return n;   // absurd; and no overflow below
+      n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return std::nullopt;
   }
 
   static void OnDisconnect(const redisAsyncContext* ac, int) {
@@ -252,6 +316,14 @@ struct RedisState {
       return;
     }
     if (!s->done) return;
+    // A reply that arrived whole in one read is judged here, before it counts.
+    if (std::optional<std::uint64_t> received = BytesReceived(ac->c.fd);
+        received && *received > s->config.max_reply_bytes) {
+      s->Finish(Result::Failure(Reason::kProtocol, "the server sent more than maxReplyBytes (" +
+                                                       std::to_string(s->config.max_reply_bytes) +
+                                                       " bytes) during " + s->phase));
+      return;
+    }
     if (!s->timings.first_byte) s->timings.first_byte = s->clock->Now() - s->start;
     auto index = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(privdata));
     s->answered = index + 1;
@@ -372,6 +444,12 @@ struct RedisState {
  private:
   std::string last_reply_;
 };
+
+bool WithinReplyLimit(UvEvents* p) {
+  if (p->ac == nullptr) return true;
+  auto* s = static_cast<RedisState*>(p->ac->data);
+  return s == nullptr || s->CheckReplyLimit(p);
+}
 
 class RedisSession final : public ProbeSession {
  public:

@@ -6,7 +6,9 @@
 //   kDns        the host name did not resolve
 //   kConnect    refused/unreachable, or the connection broke before a reply
 //   kAuth       AUTH was rejected, or a command failed with NOAUTH/WRONGPASS/NOPERM
-//   kProtocol   the peer did not speak RESP
+//   kProtocol   the peer did not speak RESP, or sent more than max_reply_bytes
+//               in the attempt (counted on the socket, and from a bulk or array
+//               header that announces more)
 //   kAssertion  SELECT or the command failed, the reply differs from `expect`
 //               (PONG for a bare PING), or the server has another role
 // Messages carry the server's error text, never the password.

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
@@ -10,9 +11,12 @@
 
 #include "probes/engine/clock.h"
 #include "probes/run_once.h"
+#include "probes/text.h"
 #include "tests/support/dead_then_live.h"
+#include "tests/support/hostile_servers.h"
 #include "tests/support/net.h"
 #include "tests/support/probe_runner.h"
+#include "tests/support/process.h"
 #include "tests/support/servers.h"
 
 namespace healthgate::probes {
@@ -281,6 +285,121 @@ TEST(PostgresProbe, TriesEveryResolvedAddress) {
   PostgresServer server;
   Result r = testing::RunWithDeadThenLive<PostgresProber>(Config(server.port()));
   EXPECT_TRUE(r.healthy) << r.message;
+}
+
+// --- hostile replies (fake servers: a real PostgreSQL cannot be made to send these) ---
+
+constexpr std::uint64_t kRssBound = 64ull << 20;  // +64 MiB over the process' RSS
+
+Result RunMeasured(const PostgresConfig& c, milliseconds timeout, std::uint64_t* growth) {
+  testing::ResetPeakRss();
+  const std::uint64_t before = testing::RssBytes();
+  Result r = RunProbes({c}, timeout).at(0);
+  const std::uint64_t peak = testing::PeakRssBytes();
+  *growth = peak > before ? peak - before : 0;
+  ::testing::Test::RecordProperty("peak_rss_growth_kib", std::to_string(*growth >> 10));
+  return r;
+}
+
+TEST(PostgresProbe, HugeFieldIsProtocolAndMemoryStaysBounded) {
+  // A DataRow announcing a 1.5 GB field, of which 256 MiB are streamed: libpq
+  // grows its buffer to the announced length and fills it.
+  testing::ScriptedServer peer(
+      testing::HostilePostgres(testing::PgHostility::kHugeField, 1536ull << 20, 256ull << 20));
+  std::uint64_t growth = 0;
+  Result r = RunMeasured(Config(peer.port()), milliseconds(10000), &growth);
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+  EXPECT_TRUE(Has(r.message, "more than maxReplyBytes (1048576 bytes) during query")) << r.message;
+  EXPECT_LT(r.latency, milliseconds(5000));
+  EXPECT_LT(growth, kRssBound) << "peak RSS grew by " << (growth >> 20) << " MiB";
+}
+
+TEST(PostgresProbe, EndlessRowsAreProtocolAndMemoryStaysBounded) {
+  // Small rows without end: libpq keeps every row of the result until it is complete.
+  testing::ScriptedServer peer(
+      testing::HostilePostgres(testing::PgHostility::kEndlessRows, 0, 256ull << 20));
+  std::uint64_t growth = 0;
+  Result r = RunMeasured(Config(peer.port(), "prefer"), milliseconds(10000), &growth);
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+  EXPECT_TRUE(Has(r.message, "maxReplyBytes")) << r.message;
+  EXPECT_LT(growth, kRssBound) << "peak RSS grew by " << (growth >> 20) << " MiB";
+}
+
+TEST(PostgresProbe, MaxReplyBytesBoundsARealServersReply) {
+  PostgresServer server;
+  PostgresConfig c = Config(server.port());
+  c.query = "SELECT repeat('x', 20000)";
+  Result whole = RunOne(c);
+  EXPECT_TRUE(whole.healthy) << whole.message;
+  EXPECT_LE(whole.message.size(), kMaxMessageBytes);  // the 20000 bytes are capped in the message
+  EXPECT_TRUE(whole.message.ends_with(kTruncatedMarker)) << whole.message.substr(0, 80);
+  c.max_reply_bytes = 8192;
+  Result capped = RunOne(c);
+  EXPECT_EQ(capped.reason, Reason::kProtocol) << capped.message;
+  EXPECT_TRUE(Has(capped.message, "maxReplyBytes (8192 bytes)")) << capped.message;
+}
+
+// psql's answer without its line break.
+std::string Value(const PostgresServer& server, const std::string& sql) {
+  std::string out = server.Sql(sql);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+// Backends of healthgate probes (application_name "healthgate") on `server`.
+int ProbeBackends(const PostgresServer& server) {
+  return std::stoi(
+      Value(server, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'healthgate'"));
+}
+
+TEST(PostgresProbe, TimedOutAttemptsLeaveNoBackendWaitingBehind) {
+  PostgresServer server;
+  server.Sql("CREATE TABLE locked (i int)");
+  // Another session holds the table locked for the whole test.
+  testing::TempDir tmp;
+  testing::Process holder(
+      {"runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-h", "127.0.0.1",
+       "-p", std::to_string(server.port()), "-U", "postgres", "-d", "postgres", "-c",
+       "BEGIN; LOCK TABLE locked IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300);"},
+      tmp.path() + "/holder.log");
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        return Value(server,
+                     "SELECT count(*) FROM pg_locks l JOIN pg_class c ON l.relation = c.oid "
+                     "WHERE c.relname = 'locked' AND l.mode = 'AccessExclusiveLock' AND "
+                     "l.granted") == "1";
+      },
+      std::chrono::seconds(30)))
+      << "the lock holder did not take the lock";
+
+  PostgresConfig c = Config(server.port());
+  c.query = "SELECT count(*) FROM locked";
+  c.server_timeout = milliseconds(500);  // Materialize sets it to the probe's timeout
+  int worst = 0;
+  for (int i = 0; i < 20; ++i) {
+    Result r = RunOne(c, milliseconds(500));
+    EXPECT_FALSE(r.healthy) << r.message;
+    worst = std::max(worst, ProbeBackends(server));
+  }
+  // The previous attempt's backend may still be between its lock timeout and exit.
+  EXPECT_LE(worst, 2) << "timed-out attempts left their backends waiting on the lock";
+  EXPECT_LE(ProbeBackends(server), 1);
+  EXPECT_TRUE(testing::WaitFor([&] { return ProbeBackends(server) == 0; }, std::chrono::seconds(5)))
+      << ProbeBackends(server) << " backends still there";
+  holder.Stop();
+}
+
+TEST(PostgresProbe, SessionIsReadOnly) {
+  PostgresServer server;
+  PostgresConfig c = Config(server.port());
+  c.query = "CREATE TABLE x (i int)";
+  Result r = RunOne(c);
+  EXPECT_EQ(r.reason, Reason::kAssertion) << r.message;
+  EXPECT_TRUE(Has(r.message, "read-only transaction")) << r.message;
+  EXPECT_EQ(Value(server, "SELECT to_regclass('public.x') IS NULL"), "t");
+  // Reading still works.
+  c.query = "SELECT count(*) FROM pg_class";
+  EXPECT_TRUE(RunOne(c).healthy);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,8 +13,10 @@
 #include "probes/engine/clock.h"
 #include "probes/run_once.h"
 #include "tests/support/dead_then_live.h"
+#include "tests/support/hostile_servers.h"
 #include "tests/support/net.h"
 #include "tests/support/probe_runner.h"
+#include "tests/support/process.h"
 #include "tests/support/servers.h"
 
 namespace healthgate::probes {
@@ -255,6 +259,100 @@ TEST(RedisProbe, TriesEveryResolvedAddress) {
   RedisServer server;
   Result r = testing::RunWithDeadThenLive<RedisProber>(Config(server.port()));
   EXPECT_TRUE(r.healthy) << r.message;
+}
+
+
+// --- hostile replies (fake servers: a real Redis cannot be made to send these) ---
+
+constexpr std::uint64_t kRssBound = 64ull << 20;  // +64 MiB over the process' RSS
+
+// Runs one attempt against a hostile peer; returns the result and how much the
+// process' peak RSS grew over its RSS before the attempt.
+Result RunMeasured(const RedisConfig& c, milliseconds timeout, std::uint64_t* growth) {
+  testing::ResetPeakRss();
+  const std::uint64_t before = testing::RssBytes();
+  Result r = RunProbes({c}, timeout).at(0);
+  const std::uint64_t peak = testing::PeakRssBytes();
+  *growth = peak > before ? peak - before : 0;
+  ::testing::Test::RecordProperty("peak_rss_growth_kib", std::to_string(*growth >> 10));
+  return r;
+}
+
+TEST(RedisProbe, HugeBulkReplyIsProtocolAndMemoryStaysBounded) {
+  // Announces a 512 MB bulk string and streams (up to 256 MiB of) it: hiredis
+  // would buffer it all before the reply is complete.
+  testing::ScriptedServer peer(testing::HostileRedis("$536870912\r\n", 256ull << 20));
+  std::uint64_t growth = 0;
+  Result r = RunMeasured(Config(peer.port()), milliseconds(10000), &growth);
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+  EXPECT_TRUE(Has(r.message, "maxReplyBytes")) << r.message;
+  EXPECT_LT(r.latency, milliseconds(5000));
+  EXPECT_LT(growth, kRssBound) << "peak RSS grew by " << (growth >> 20) << " MiB";
+}
+
+TEST(RedisProbe, EndlessReplyWithoutHeaderIsProtocolAndMemoryStaysBounded) {
+  // A status line that never ends: nothing announces its size, so only the
+  // bytes counted on the socket can stop it.
+  testing::ScriptedServer peer(testing::HostileRedis("+", 256ull << 20));
+  std::uint64_t growth = 0;
+  RedisConfig c = Config(peer.port());
+  c.max_reply_bytes = 256 * 1024;
+  Result r = RunMeasured(c, milliseconds(10000), &growth);
+  EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
+  EXPECT_TRUE(Has(r.message, "more than maxReplyBytes (262144 bytes)")) << r.message;
+  EXPECT_LT(growth, kRssBound) << "peak RSS grew by " << (growth >> 20) << " MiB";
+}
+
+TEST(RedisProbe, MaxReplyBytesBoundsARealServersReply) {
+  RedisServer server;
+  server.Cli({"SET", "big", std::string(5000, 'v')});
+  RedisConfig c = Config(server.port());
+  c.command = {"GET", "big"};
+  Result whole = RunOne(c);
+  EXPECT_TRUE(whole.healthy) << whole.message;
+  c.max_reply_bytes = 4096;
+  Result capped = RunOne(c);
+  EXPECT_EQ(capped.reason, Reason::kProtocol) << capped.message;
+  EXPECT_TRUE(Has(capped.message, "maxReplyBytes (4096 bytes)")) << capped.message;
+}
+
+TEST(RedisProbe, InvalidUtf8AndEscapesInAReplyAreMadeSafe) {
+  testing::ScriptedServer peer(testing::HostileRedis("+P\xffNG\x1b[2J\r\n"));
+  Result r = RunOne(Config(peer.port()));
+  EXPECT_EQ(r.reason, Reason::kAssertion) << r.message;
+  EXPECT_EQ(r.message, "reply \"P\xef\xbf\xbdNG\\x1b[2J\", expected \"PONG\"");
+}
+
+TEST(RedisProbe, EchoedPasswordPiecesNeverReachTheMessage) {
+  // A server that echoes the AUTH password back, upper-cased and split.
+  testing::ScriptedServer peer(
+      testing::HostileRedis("-ERR bad password REDIS-CANARY\r\n-5B2D91 rejected\r\n"));
+  RedisConfig c = Config(peer.port());
+  c.password = Secret(kCanary);
+  Result r = RunOne(c);
+  EXPECT_EQ(r.reason, Reason::kAuth) << r.message;
+  EXPECT_FALSE(Has(r.message, "CANARY")) << r.message;
+  EXPECT_TRUE(Has(r.message, "***")) << r.message;
+}
+
+TEST(RedisProbe, CheckJsonSurvivesAnInvalidUtf8Reply) {
+  // `healthgate check -o json` once aborted (nlohmann type_error 316) on this.
+  testing::ScriptedServer peer(testing::HostileRedis("+P\xffNG\r\n"));
+  testing::TempDir tmp;
+  const std::string manifest = tmp.path() + "/check.yaml";
+  std::ofstream(manifest) << "apiVersion: healthgate.dev/v1alpha1\nkind: HealthCheck\n"
+                             "metadata: {name: hostile, namespace: ci}\nspec:\n  probes:\n"
+                             "  - name: cache\n    redis: {host: 127.0.0.1, port: "
+                          << peer.port() << "}\n";
+  auto r = testing::Run({HEALTHGATE_BINARY, "check", "-o", "json", "-f", manifest},
+                        std::chrono::seconds(30));
+  ASSERT_EQ(r.exit_code, 1) << r.output;  // unhealthy, not a crash
+  nlohmann::json doc;
+  ASSERT_NO_THROW(doc = nlohmann::json::parse(r.output)) << r.output;
+  const auto& probe = doc["checks"][0]["probes"][0];
+  EXPECT_EQ(probe["reason"], "assertion") << r.output;
+  EXPECT_NE(probe["message"].get<std::string>().find("P\xef\xbf\xbdNG"), std::string::npos)
+      << r.output;
 }
 
 }  // namespace

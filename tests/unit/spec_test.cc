@@ -347,6 +347,15 @@ std::vector<BadCase> BadCases() {
       {"maxBodyBytes negative",
        WithProbe("name: w\n    http: {url: 'http://h/', maxBodyBytes: -1}\n"),
        "spec.probes[0].http.maxBodyBytes", "between 0 and 67108864"},
+      {"redis maxReplyBytes over the hard limit",
+       WithProbe("name: w\n    redis: {host: h, maxReplyBytes: 16777217}\n"),
+       "spec.probes[0].redis.maxReplyBytes", "between 1 and 16777216"},
+      {"postgres maxReplyBytes zero",
+       WithProbe("name: w\n    postgres: {host: h, maxReplyBytes: 0}\n"),
+       "spec.probes[0].postgres.maxReplyBytes", "between 1 and 16777216"},
+      {"postgres maxReplyBytes string",
+       WithProbe("name: w\n    postgres: {host: h, maxReplyBytes: '1Mi'}\n"),
+       "spec.probes[0].postgres.maxReplyBytes", "integer"},
       {"followRedirects string",
        WithProbe("name: w\n    http: {url: 'http://h/', followRedirects: 'false'}\n"),
        "spec.probes[0].http.followRedirects", "must be a boolean"},
@@ -688,7 +697,9 @@ TEST(Spec, Defaults) {
   EXPECT_EQ(pg.ssl_mode, "prefer");
   EXPECT_EQ(pg.query, "SELECT 1");
   EXPECT_FALSE(pg.expect.has_value());
+  EXPECT_EQ(pg.max_reply_bytes, 1048576u);
   const auto& redis = std::get<probes::RedisConfig>(c.probes[2].target);
+  EXPECT_EQ(redis.max_reply_bytes, 1048576u);
   EXPECT_EQ(redis.port, 6379);
   EXPECT_EQ(redis.db, 0);
   EXPECT_EQ(redis.command, (std::vector<std::string>{"GET", "key"}));
@@ -1213,6 +1224,7 @@ TEST(Materialize, ResolvesSecretsIntoTargets) {
   EXPECT_EQ(pg.ca_pem.reveal(), "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----");
   EXPECT_EQ(probes[0].definition.interval, 10s);
   EXPECT_EQ(probes[0].definition.timeout, 2s);
+  EXPECT_EQ(pg.server_timeout, 2000ms);  // the backend's work is bounded by the probe's timeout
   EXPECT_EQ(probes[0].definition.thresholds.success, 1u);
   EXPECT_EQ(probes[0].definition.thresholds.failure, 3u);
 
@@ -1227,6 +1239,8 @@ TEST(Materialize, ResolvesSecretsIntoTargets) {
   const auto& http = std::get<probes::HttpConfig>(*probes[2].definition.target);
   EXPECT_EQ(http.headers[0].value.reveal(), "healthgate");
   EXPECT_EQ(http.headers[1].value.reveal(), "Bearer t0k");
+  EXPECT_FALSE(http.headers[0].from_secret);
+  EXPECT_TRUE(http.headers[1].from_secret);  // scrubbed from result messages
   EXPECT_EQ(http.ca_pem.reveal(), "CA");
   EXPECT_EQ(probes[4].type, "tcp");
   EXPECT_EQ(probes[4].definition.key, "default/orders-deps/broker");
