@@ -16,9 +16,16 @@ stage() { printf '\n=== %s ===\n' "$*"; }
 stage "setup"
 scripts/setup.sh
 
+# ccache, where installed, shares compiled objects between the three build trees'
+# unchanged files and between checkouts (paths relative to the checkout).
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  export CCACHE_BASEDIR="$root"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
 configure() {  # dir, extra cmake args...
   local dir=$1; shift
-  cmake -S . -B "$dir" -G Ninja -DHEALTHGATE_WERROR=ON "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DHEALTHGATE_WERROR=ON "${launcher[@]}" "$@" >/dev/null
 }
 
 stage "build (release, warnings as errors)"
