@@ -311,7 +311,13 @@ TEST(PostgresProbe, HugeFieldIsProtocolAndMemoryStaysBounded) {
   EXPECT_EQ(r.reason, Reason::kProtocol) << r.message;
   EXPECT_TRUE(Has(r.message, "more than maxReplyBytes (1048576 bytes) during query")) << r.message;
   EXPECT_LT(r.latency, milliseconds(5000));
-  EXPECT_LT(growth, kRssBound) << "peak RSS grew by " << (growth >> 20) << " MiB";
+  std::uint64_t bound = kRssBound;
+#if defined(__SANITIZE_ADDRESS__)
+  // libpq still reserves the announced 1.5 GB (untouched, so not resident), but
+  // ASan's allocator writes the shadow of the block: 1/8 of it becomes resident.
+  bound += (1536ull << 20) / 8;
+#endif
+  EXPECT_LT(growth, bound) << "peak RSS grew by " << (growth >> 20) << " MiB";
 }
 
 TEST(PostgresProbe, EndlessRowsAreProtocolAndMemoryStaysBounded) {
