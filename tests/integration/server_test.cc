@@ -840,6 +840,12 @@ TEST_F(ServerTest, ProbesAnswerPromptlyUnderConnectionAttacks) {
   // default), and every connection's buffers go through it.
   rss_bound += 256u * 1024 * 1024;
 #endif
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer's shadow memory for the attack's 2,200 connections' buffers
+  // and threads (measured: about 250 MB); the release and ASan runs hold the
+  // 64 MB bound on the server itself.
+  rss_bound += 512u * 1024 * 1024;
+#endif
   EXPECT_LT(rss_max, rss_before + rss_bound) << report;
   EXPECT_EQ(flood.served(), 0u) << report;
   EXPECT_GT(flood.cut_off(), 0u) << "the endless headers were never cut off: " << report;
