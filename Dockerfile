@@ -1,43 +1,64 @@
 # healthgate container image.
 #
-#   docker build -t healthgate:0.1.0 .
+#   docker build -t healthgate:0.1.0 .          (or: podman build ...)
+#   scripts/image/build.sh                      (Podman, no registry needed; see README.md)
 #
-# Two stages on Debian bookworm, the release every dependency is packaged for:
-# the build stage compiles only the `healthgate` target (no tests) and strips it;
-# the runtime stage holds the binary, the shared-library packages it loads and the
-# CA bundle, and runs as a numeric non-root user. Nothing in the image needs to be
-# written at run time (see "Container image" in README.md for /tmp).
+# Two stages. The build stage (Debian bookworm, the release every dependency is
+# packaged for) compiles only the `healthgate` target (Release, warnings as errors,
+# no tests), strips it, and assembles the runtime root filesystem with
+# scripts/image/rootfs.sh: the binary, the shared libraries it loads (its `ldd`
+# closure and the dynamic loader), the CA bundle, OpenSSL's configuration,
+# passwd/group entries for 65532 and the copyright files of the libraries' packages.
+# The runtime stage is `FROM scratch` plus that tree: no shell, no package manager.
+# It runs as a numeric non-root user and needs nothing writable (see "Container image"
+# in README.md for /tmp).
 #
-# tests/packaging/dockerfile_check.sh checks this file against the built binary
-# (every library `ldd` reports is covered by the runtime packages) and against
-# scripts/setup.sh (the image builds with the packages CI builds with).
+# Compiler cache: when a ccache directory is mounted at /ccache during the build
+# (`podman build -v "$(ccache -k cache_dir)":/ccache`), the compile goes through it.
+# The build directory and flags are those of CI's release build (scripts/test.sh), so
+# the cache filled by CI's own build serves the image build too.
 #
-# The base images are build arguments so that a mirror can be used; the defaults
-# are pinned release tags.
+# tests/packaging/dockerfile_check.sh checks this file statically (build packages
+# against scripts/setup.sh, the sources CMakeLists.txt needs, the image contract) and
+# starts the root filesystem rootfs.sh makes from build/healthgate in a chroot;
+# tests/e2e/image_test.sh builds and runs the image.
+#
+# The build image is a build argument so that a mirror can be used; the default is a
+# pinned release tag.
 ARG BUILD_IMAGE=debian:bookworm
-ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 FROM ${BUILD_IMAGE} AS build
-# The build packages of scripts/setup.sh, without the test-only ones.
+# The build packages of scripts/setup.sh without the test-only ones, plus the CA
+# bundle the runtime image ships.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake ninja-build pkg-config \
+      build-essential cmake ninja-build pkg-config ccache ca-certificates \
       libcpp-httplib-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libuv1-dev \
       libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev \
       libmicrohttpd-dev \
       libre2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY CMakeLists.txt ./
+COPY CMakeLists.txt LICENSE ./
 COPY cmake ./cmake
 COPY probes ./probes
 COPY operator ./operator
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEALTHGATE_BUILD_TESTS=OFF \
- && cmake --build /build --target healthgate \
- && strip --strip-unneeded /build/healthgate \
- && /build/healthgate --version
+COPY scripts/image/rootfs.sh ./scripts/image/rootfs.sh
+# Build jobs (empty: as many as the build tool picks).
+ARG JOBS=
+RUN launcher="" \
+ && if [ -d /ccache ]; then \
+      export CCACHE_DIR=/ccache CCACHE_BASEDIR=/src; \
+      launcher="-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache"; \
+    fi \
+ && cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEALTHGATE_WERROR=ON -DHEALTHGATE_BUILD_TESTS=OFF $launcher \
+ && cmake --build build --target healthgate ${JOBS:+-j $JOBS} \
+ && strip --strip-unneeded build/healthgate \
+ && build/healthgate --version \
+ && scripts/image/rootfs.sh build/healthgate /rootfs LICENSE \
+ && rm -rf build
 
-FROM ${RUNTIME_IMAGE}
+FROM scratch
 ARG VERSION=0.1.0
 ARG REVISION=
 ARG SOURCE_URL=
@@ -45,22 +66,9 @@ LABEL org.opencontainers.image.title="healthgate" \
       org.opencontainers.image.description="Kubernetes operator that checks the dependencies of workloads (PostgreSQL, Redis, HTTP(S), TCP) and reports them as HealthCheck status conditions, readiness URLs, pod readiness gates and Prometheus metrics" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE_URL}"
-# The shared libraries the binary links (their own dependencies come with them):
-# libcurl4 (outbound HTTP, API client), libpq5, libhiredis0.14, libuv1,
-# libyaml-cpp0.7, libprometheus-cpp-core1.0, libmicrohttpd12 (HTTP server),
-# libssl3, libre2-9 (the HTTP probe's bodyRegex); ca-certificates for HTTPS probes that
-# name no CA of their own.
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates \
-      libcurl4 libhiredis0.14 libmicrohttpd12 libpq5 libprometheus-cpp-core1.0 \
-      libre2-9 libssl3 libuv1 libyaml-cpp0.7 \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 65532 healthgate \
- && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin healthgate
-COPY --from=build /build/healthgate /usr/local/bin/healthgate
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /rootfs/ /
 USER 65532:65532
 EXPOSE 8080
 STOPSIGNAL SIGTERM

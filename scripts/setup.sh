@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake ninja-build pkg-config clang-format
+  build-essential cmake ninja-build pkg-config clang-format ccache ca-certificates
   libcpp-httplib-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libuv1-dev
   libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev googletest libre2-dev libmicrohttpd-dev
@@ -13,6 +13,8 @@ packages=(
   postgresql-15 redis-server redis-tools openssl curl procps
   prometheus chromium
   nginx-light wrk prometheus-blackbox-exporter
+  # the container image: built and run with Podman (tests/e2e/image_test.sh)
+  podman buildah runc debootstrap
 )
 
 missing=()

@@ -62,7 +62,11 @@ npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 HEALTHGATE_BINARY="$root/build/healthgate" node tests/browser/dashboard_test.mjs
 
 stage "end-to-end tests (real kube-apiserver, etcd, kubectl, helm), Kubernetes 1.34"
-HEALTHGATE_BINARY="$root/build/healthgate" tests/e2e/run.sh
+HEALTHGATE_BINARY="$root/build/healthgate" tests/e2e/run.sh $(ls tests/e2e/*_test.sh | grep -v '/image_test.sh$')
+
+# Shares the release build's compiler cache (same flags and build directory).
+stage "container image: build the Dockerfile with Podman, run it (check, operator)"
+tests/e2e/run.sh tests/e2e/image_test.sh
 
 if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   # Operator mode is the most threaded part (watch, status writer, events,

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Static checks of the container image definition, without a container engine.
+# Checks of the container image definition, without a container engine
+# (tests/e2e/image_test.sh builds and runs the image itself).
 #
-# The runtime stage must install every shared library the release binary loads:
-# `ldd` lists them, `dpkg -S` names the Debian package that owns each, and that
-# package must be a runtime-stage package or one of their dependencies (the host
-# is Debian bookworm like the base images, so package names and dependencies
-# agree). The build stage must build with the packages scripts/setup.sh installs
-# for CI. Plus the image's contract: pinned base images, numeric non-root user,
-# the binary as entrypoint, no remote ADD, no tests built, the version of CMake.
+# The runtime stage is `FROM scratch` plus the tree scripts/image/rootfs.sh assembles
+# in the build stage: the binary and its `ldd` closure. This check runs that script on
+# build/healthgate, checks that every library `ldd` lists (and the dynamic loader) is in
+# the tree, and starts the binary in a chroot of the tree, so a missing library fails
+# here. The build stage must build with the packages scripts/setup.sh installs for CI
+# and copy every source directory CMakeLists.txt adds. Plus the image's contract:
+# pinned base image, numeric non-root user, the binary as entrypoint, no remote ADD,
+# no tests built, the version of CMake.
 #
 #   tests/packaging/dockerfile_check.sh
 #   DOCKERFILE=path HEALTHGATE_BINARY=build/healthgate tests/packaging/dockerfile_check.sh
@@ -25,12 +27,7 @@ dockerignore=${DOCKERIGNORE:-$context/.dockerignore}
 setup=${HEALTHGATE_SETUP:-$root/scripts/setup.sh}
 binary=${HEALTHGATE_BINARY:-$root/build/healthgate}
 
-# Packages every Debian image has; the binary may load their libraries without
-# the runtime stage naming them.
-base_packages=(libc6 libstdc++6 libgcc-s1)
-# Runtime packages that own no library but are wanted: the CA bundle that HTTPS
-# probes without a CA of their own verify against.
-non_library_packages=(ca-certificates)
+rootfs_script=scripts/image/rootfs.sh
 # Build packages of scripts/setup.sh that only the test suite needs.
 test_only_packages=(libgtest-dev libgmock-dev googletest)
 
@@ -128,7 +125,6 @@ apt_packages() {  # stage
 }
 
 mapfile -t build_packages < <(apt_packages "$build_stage")
-mapfile -t runtime_packages < <(apt_packages "$runtime_stage")
 
 # --- Base images ----------------------------------------------------------------
 bad=""
@@ -136,6 +132,7 @@ for s in "${!stage_images[@]}"; do
   image=${stage_images[s]}
   # an earlier stage used as a base needs no tag
   has "$image" "${stage_names[@]:0:s}" && continue
+  [[ $image == scratch ]] && continue
   if [[ $image == *'$'* ]]; then bad+="stage ${stage_names[s]}: '$image' has an unresolved argument"$'\n'
   elif [[ $image == *@sha256:* ]]; then :
   elif [[ ${image##*/} != *:* ]]; then bad+="stage ${stage_names[s]}: '$image' has no tag (means latest)"$'\n'
@@ -149,12 +146,12 @@ else fail "base images are pinned by tag or digest ($images)" "${bad%$'\n'}"; fi
 # The library check below compares package names of this host with the image's.
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 bad=""
-for s in "$build_stage" "$runtime_stage"; do
+for s in "$build_stage"; do
   tag=${stage_images[s]##*:}
   [[ ${tag%%-*} == "$codename" ]] || bad+="stage ${stage_names[s]} is '${stage_images[s]}', this host is Debian '$codename'"$'\n'
 done
-if [[ -z $bad ]]; then pass "build and runtime stages use this host's Debian release ($codename)"
-else fail "build and runtime stages use this host's Debian release ($codename)" "${bad%$'\n'}"; fi
+if [[ -z $bad ]]; then pass "build stage uses this host's Debian release ($codename)"
+else fail "build stage uses this host's Debian release ($codename)" "${bad%$'\n'}"; fi
 
 # --- Image contract -------------------------------------------------------------
 bad=""
@@ -174,12 +171,12 @@ else
 fi
 
 entrypoint=$(instructions "$runtime_stage" ENTRYPOINT | tail -n 1)
-copied=$(instructions "$runtime_stage" COPY | grep -E -- '--from=' | grep -E '[[:space:]]/usr/local/bin/healthgate$' || true)
-if [[ $entrypoint =~ ^\[\ *\"/usr/local/bin/healthgate\"\ *\]$ && -n $copied ]]; then
-  pass "entrypoint is the binary, exec form (ENTRYPOINT $entrypoint, COPY ${copied})"
+copied=$(instructions "$runtime_stage" COPY | grep -E -- "--from=${stage_names[build_stage]} /rootfs/? /$" || true)
+if [[ ${stage_images[runtime_stage]} == scratch && $entrypoint =~ ^\[\ *\"/usr/local/bin/healthgate\"\ *\]$ && -n $copied ]]; then
+  pass "runtime stage is FROM scratch plus the build stage's /rootfs; entrypoint is the binary, exec form (ENTRYPOINT $entrypoint)"
 else
-  fail "entrypoint is the binary, exec form" \
-    "ENTRYPOINT '${entrypoint:-<none>}' (want [\"/usr/local/bin/healthgate\"]); COPY --from=... /usr/local/bin/healthgate: '${copied:-<none>}'"
+  fail "runtime stage is FROM scratch plus /rootfs, entrypoint the binary" \
+    "FROM '${stage_images[runtime_stage]}' (want scratch); ENTRYPOINT '${entrypoint:-<none>}' (want [\"/usr/local/bin/healthgate\"]); COPY --from=${stage_names[build_stage]} /rootfs/ /: '${copied:-<none>}'"
 fi
 
 # The build commands, one shell command a line.
@@ -192,8 +189,10 @@ bad=""
 grep -qE -- '^cmake --build .*--target healthgate( |$)|^ninja .*[ ]healthgate( |$)' <<<"$build_commands" ||
   bad+="no build of the healthgate target alone (cmake --build DIR --target healthgate)"$'\n'
 grep -qE '^strip ' <<<"$build_commands" || bad+="the binary is not stripped"$'\n'
+grep -qE "^$rootfs_script [^ ]*healthgate /rootfs( |$)" <<<"$build_commands" ||
+  bad+="the build stage does not assemble /rootfs with $rootfs_script BINARY /rootfs"$'\n'
 if [[ -z $bad ]]; then
-  pass "build stage builds only the healthgate target, Release, without tests, stripped"
+  pass "build stage builds only the healthgate target, Release, without tests, stripped, into /rootfs"
 else
   fail "build stage builds only the healthgate target, Release, without tests, stripped" "${bad%$'\n'}"
 fi
@@ -224,7 +223,11 @@ while IFS= read -r copy; do
     fi
   done
 done < <(instructions "$build_stage" COPY | grep -v -- '--from=')
-if [[ -z $bad ]]; then pass "build stage copies sources that exist and are in the build context"
+copied_srcs=" $(instructions "$build_stage" COPY | grep -v -- '--from=' | tr -s ' ' '\n' | sed 's|^\./||; s|/$||' | tr '\n' ' ') "
+while IFS= read -r dir; do
+  [[ $copied_srcs == *" $dir "* ]] || bad+="CMakeLists.txt adds $dir, which the build stage does not COPY"$'\n'
+done < <(sed -nE 's/^add_subdirectory\(([^ )]+)\).*/\1/p' "$root/CMakeLists.txt" | grep -vx tests)
+if [[ -z $bad ]]; then pass "build stage copies sources that exist, are in the build context, and cover every add_subdirectory"
 else fail "build stage copies sources that exist and are in the build context" "${bad%$'\n'}"; fi
 
 # --- Build packages against scripts/setup.sh --------------------------------------
@@ -249,121 +252,46 @@ else
   fail "build stage installs the build packages of scripts/setup.sh" "${bad%$'\n'}"
 fi
 
-# --- Runtime packages against the binary's shared libraries -------------------------
-runtime_run=$(instructions "$runtime_stage" RUN)
-bad=""
-[[ $runtime_run == *--no-install-recommends* ]] || bad+="apt-get install without --no-install-recommends"$'\n'
-[[ $runtime_run == *'rm -rf /var/lib/apt/lists/*'* ]] || bad+="the apt lists are not removed (rm -rf /var/lib/apt/lists/*)"$'\n'
-for p in "${runtime_packages[@]}"; do
-  [[ $p == *-dev ]] && bad+="$p is a development package"$'\n'
-done
-if [[ ${#runtime_packages[@]} -eq 0 ]]; then
-  fail "runtime stage installs its packages lean" "no apt-get install found in the runtime stage"
-elif [[ -z $bad ]]; then
-  pass "runtime stage installs its packages lean (--no-install-recommends, no -dev, apt lists removed)"
-else
-  fail "runtime stage installs its packages lean" "${bad%$'\n'}"
+# --- The runtime root filesystem against the binary's shared libraries --------------------
+tree="$(mktemp -d "${TMPDIR:-/tmp}/healthgate-rootfs-check.XXXXXX")"
+trap 'rm -rf "$tree"' EXIT
+if ! out="$("$root/$rootfs_script" "$binary" "$tree/root" "$root/LICENSE" 2>&1)"; then
+  fatal "$rootfs_script $(basename "$binary") fails" "$out"
 fi
-
-# Libraries the binary loads: soname and path, from ldd (the dynamic loader's own
-# line has only a path).
 declare -A lib_path=()
-missing=""
 while IFS= read -r l; do
-  if [[ $l =~ ^[[:space:]]*([^[:space:]]+)\ =\>\ not\ found ]]; then
-    missing+="${BASH_REMATCH[1]}: not found on this host"$'\n'
-  elif [[ $l =~ ^[[:space:]]*([^[:space:]]+)\ =\>\ (/[^[:space:]]+) ]]; then
+  if [[ $l =~ ^[[:space:]]*([^[:space:]]+)\ =\>\ (/[^[:space:]]+) ]]; then
     lib_path[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
   elif [[ $l =~ ^[[:space:]]*(/[^[:space:]]+)\ \( ]]; then
     lib_path[$(basename "${BASH_REMATCH[1]}")]=${BASH_REMATCH[1]}
   fi
 done < <(ldd "$binary")
 [[ ${#lib_path[@]} -gt 0 ]] || fatal "ldd: $binary loads no shared library (is it dynamically linked?)"
-
-# The owning package of each library. dpkg records the path a package ships, which
-# on merged-/usr systems may be the /lib or the /usr/lib spelling of the path ldd
-# printed or of the file it points to: ask for all of them in one dpkg call.
-candidates() {  # path: the path, its target, and the /usr-toggled spelling of each
-  local p
-  for p in "$1" "$(realpath -e "$1")"; do
-    printf '%s\n' "$p"
-    case $p in
-      /usr/lib/* | /usr/lib64/*) printf '%s\n' "${p#/usr}" ;;
-      /lib/* | /lib64/*) printf '%s\n' "/usr$p" ;;
-    esac
-  done
-}
-declare -A path_owner=()
-mapfile -t all_paths < <(for s in "${!lib_path[@]}"; do candidates "${lib_path[$s]}"; done | sort -u)
-while IFS= read -r l; do
-  [[ $l == diversion\ * || $l != *': /'* ]] && continue
-  owners=${l%%: /*}; path=/${l#*: /}
-  owners=${owners//, /$'\n'}
-  path_owner[$path]=$(sed 's/:.*//' <<<"$owners" | sort -u | tr '\n' ' ')
-done < <(dpkg -S "${all_paths[@]}" 2>/dev/null || true)
-
-declare -A lib_package=()
-for soname in "${!lib_path[@]}"; do
-  owner=""
-  while IFS= read -r c; do
-    [[ -n ${path_owner[$c]:-} ]] && { owner=${path_owner[$c]% }; break; }
-  done < <(candidates "${lib_path[$soname]}")
-  if [[ -z $owner ]]; then missing+="$soname (${lib_path[$soname]}): no installed Debian package owns it"$'\n'
-  else lib_package[$soname]=$owner; fi
+bad=""
+for soname in $(printf '%s\n' "${!lib_path[@]}" | sort); do
+  [[ -f "$tree/root${lib_path[$soname]}" ]] || bad+="$soname (${lib_path[$soname]}) is not in the image's root filesystem"$'\n'
 done
+interp=$(readelf -l "$binary" | sed -nE 's/.*Requesting program interpreter: ([^]]+)\]/\1/p')
+[[ -n $interp && -x "$tree/root$interp" ]] || bad+="the dynamic loader ${interp:-<none>} is not in the root filesystem"$'\n'
+if [[ -z $bad ]]; then pass "root filesystem holds all ${#lib_path[@]} shared libraries $(basename "$binary") loads and its loader $interp"
+else fail "root filesystem holds every shared library $(basename "$binary") loads" "${bad%$'\n'}"; fi
 
-# What the runtime packages bring: themselves and their installed dependencies,
-# recursively (Depends and Pre-Depends only, as --no-install-recommends installs).
-mapfile -t closure < <(
-  apt-cache depends --recurse --installed --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances "${runtime_packages[@]}" 2>/dev/null |
-    grep -E '^[^[:space:]<]' | sed 's/:.*//' | sort -u)
-
-covered_by() {  # package: how the image gets it, or nothing
-  if has "$1" "${runtime_packages[@]}"; then echo "listed"
-  elif has "$1" "${base_packages[@]}"; then echo "base image"
-  elif has "$1" "${closure[@]}"; then echo "dependency of a listed package"
-  fi
-}
-
-bad=$missing
-for soname in $(printf '%s\n' "${!lib_package[@]}" | sort); do
-  found=""
-  for pkg in ${lib_package[$soname]}; do
-    [[ -n $(covered_by "$pkg") ]] && found=$pkg
-  done
-  [[ -n $found ]] || bad+="$soname (${lib_path[$soname]}) is in package ${lib_package[$soname]// /, }, which the runtime stage does not install (add it to the runtime apt-get install)"$'\n'
-done
-if [[ -z $bad ]]; then
-  pass "runtime packages cover all ${#lib_path[@]} shared libraries $(basename "$binary") loads"
+# The proof: the binary starts inside the tree alone, as uid 65532 (a library that
+# is missing there fails here even if this host has it).
+chroot_cmd=(chroot --userspec=65532:65532 "$tree/root")
+[[ "$(id -u)" -eq 0 ]] || chroot_cmd=(unshare --map-root-user chroot "$tree/root")
+if out="$("${chroot_cmd[@]}" /usr/local/bin/healthgate --version 2>&1)" && [[ $out == *"$project_version"* ]]; then
+  pass "the binary starts in a chroot of the root filesystem alone ($out)"
 else
-  fail "runtime packages cover every shared library $(basename "$binary") loads" "${bad%$'\n'}"
+  fail "the binary starts in a chroot of the root filesystem alone" "$out"
 fi
-
-# The libraries the binary links itself (DT_NEEDED) must be installed by name, not
-# only as some other package's dependency that may go away.
 bad=""
-mapfile -t needed < <(readelf -d "$binary" | sed -nE 's/.*\(NEEDED\).*\[(.*)\]/\1/p')
-for soname in "${needed[@]}"; do
-  [[ -n ${lib_package[$soname]:-} ]] || continue  # reported above
-  found=""
-  for pkg in ${lib_package[$soname]}; do
-    has "$pkg" "${runtime_packages[@]}" "${base_packages[@]}" && found=$pkg
-  done
-  how=$(covered_by "${lib_package[$soname]%% *}")
-  [[ -n $found ]] || bad+="$soname is linked directly; its package ${lib_package[$soname]// /, } is not in the runtime apt-get install (${how:-not in the image at all})"$'\n'
+for f in bin/sh usr/bin/sh bin/bash usr/bin/apt-get usr/bin/dpkg; do
+  [[ -e "$tree/root/$f" || -L "$tree/root/$f" ]] && bad+="$f "
 done
-if [[ -z $bad ]]; then pass "runtime stage names the package of each of the ${#needed[@]} libraries linked directly"
-else fail "runtime stage names the package of each library linked directly" "${bad%$'\n'}"; fi
-
-# And no runtime package is there for nothing.
-bad=""
-used=" ${lib_package[*]} "
-for p in "${runtime_packages[@]}"; do
-  [[ $used == *" $p "* ]] || has "$p" "${non_library_packages[@]}" ||
-    bad+="$p owns no library $(basename "$binary") loads"$'\n'
-done
-if [[ -z $bad ]]; then pass "every runtime package is needed (${#runtime_packages[@]}: ${runtime_packages[*]})"
-else fail "every runtime package is needed" "${bad%$'\n'}"; fi
+grep -q '^healthgate:x:65532:65532:' "$tree/root/etc/passwd" || bad+="(no passwd entry for 65532) "
+[[ -f "$tree/root/etc/ssl/certs/ca-certificates.crt" ]] || bad+="(no CA bundle) "
+if [[ -z $bad ]]; then pass "root filesystem: no shell or package manager; passwd entry for 65532 and the CA bundle present"
+else fail "root filesystem: no shell or package manager, passwd entry, CA bundle" "$bad"; fi
 
 finish
