@@ -19,6 +19,7 @@ metadata:
 YAML
   echo "---"
   cat "$root/crds/healthgate.dev_healthchecks.yaml"
-  "$helm" template healthgate "$root/helm/healthgate" --namespace healthgate-system
+  # kubeVersion in Chart.yaml: helm template assumes v1.20 unless told otherwise.
+  "$helm" template healthgate "$root/helm/healthgate" --namespace healthgate-system --kube-version 1.34.0
 } >"$out.tmp"
 mv "$out.tmp" "$out"

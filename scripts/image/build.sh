@@ -12,6 +12,7 @@
 #   HEALTHGATE_IMAGE_CCACHE  ccache directory to mount into the build stage (default: this
 #                            host's, `ccache -k cache_dir`, when ccache is installed; "off": none)
 #   JOBS                     compile jobs in the build stage (default 2)
+#   HEALTHGATE_IMAGE_NO_CACHE=1  rebuild every layer (the compiler cache still applies)
 #   and those of scripts/image/lib.sh (cache and storage locations).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,7 +42,9 @@ fi
 image_log "building $image from $root/Dockerfile (base $base${ccache_dir:+, ccache $ccache_dir})"
 build_start=$SECONDS
 log="$(mktemp "${TMPDIR:-/tmp}/healthgate-image-build.XXXXXX")"
-if ! hg_podman build --pull=never --network=host --layers \
+cache_args=(--layers)
+[[ "${HEALTHGATE_IMAGE_NO_CACHE:-0}" == 1 ]] && cache_args=(--no-cache)
+if ! hg_podman build --pull=never --network=host "${cache_args[@]}" \
     --build-arg BUILD_IMAGE="$base" \
     --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" \

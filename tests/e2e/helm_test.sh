@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 h() { "$HELM" "$@"; }
-render() { h template healthgate "$CHART" --namespace healthgate-system "$@"; }
+render() { h template healthgate "$CHART" --namespace healthgate-system --kube-version 1.34.0 "$@"; }
 # KIND NAME: one rendered object as JSON (from a rendering on stdin).
 pick() {
   python3 -c '

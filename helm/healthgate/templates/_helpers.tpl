@@ -55,3 +55,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   verbs: ["patch"]
 {{- end }}
 {{- end -}}
+
+{{/* The image reference: [registry/]repository(@digest|:tag). */}}
+{{- define "healthgate.image" -}}
+{{- $repo := .Values.image.repository -}}
+{{- with .Values.image.registry }}{{ $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}{{ end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
