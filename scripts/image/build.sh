@@ -42,6 +42,8 @@ fi
 image_log "building $image from $root/Dockerfile (base $base${ccache_dir:+, ccache $ccache_dir})"
 build_start=$SECONDS
 log="$(mktemp "${TMPDIR:-/tmp}/healthgate-image-build.XXXXXX")"
+# The labels again as --label: Buildah reuses a cached final layer when only a build
+# argument changed, which would keep the previous revision in the label.
 cache_args=(--layers)
 [[ "${HEALTHGATE_IMAGE_NO_CACHE:-0}" == 1 ]] && cache_args=(--no-cache)
 if ! hg_podman build --pull=never --network=host "${cache_args[@]}" \
@@ -49,6 +51,8 @@ if ! hg_podman build --pull=never --network=host "${cache_args[@]}" \
     --build-arg VERSION="$version" \
     --build-arg REVISION="$revision" \
     --build-arg JOBS="${JOBS:-2}" \
+    --label org.opencontainers.image.version="$version" \
+    --label org.opencontainers.image.revision="$revision" \
     "${volumes[@]}" \
     -f "$root/Dockerfile" -t "$image" "$root" >"$log" 2>&1; then
   tail -n 60 "$log" >&2

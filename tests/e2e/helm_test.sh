@@ -108,6 +108,113 @@ else
   fail "chart: the Deployment's hardening and probes" "$deploy"
 fi
 
+# --- every switch: helm lint --strict and helm template -------------------------------------
+switches=(
+  ""
+  "--set networkPolicy.enabled=true --set networkPolicy.ingressNamespaces={monitoring,shop}"
+  "--set serviceMonitor.enabled=true --set serviceMonitor.labels.release=prom"
+  "--set rbac.aggregateToDefaultRoles=false"
+  "--set fullnameOverride=hg --set nameOverride=gate"
+  "--set image.registry=registry.example.com --set image.tag=9.9.9"
+  "--set image.registry=registry.example.com --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+  "--set service.annotations.team=platform"
+  "--set extraVolumes[0].name=ca --set extraVolumes[0].configMap.name=ca --set extraVolumeMounts[0].name=ca --set extraVolumeMounts[0].mountPath=/etc/ca"
+  "--set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone --set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists"
+  "--set watchNamespace=hg-app --set readinessGates.enabled=false"
+)
+bad=""
+for sw in "${switches[@]}"; do
+  # shellcheck disable=SC2086
+  out="$(h lint "$CHART" --strict --kube-version 1.34.0 $sw 2>&1)" || bad+="lint ${sw:-<defaults>}: $(tail -3 <<<"$out")"$'\n'
+  # shellcheck disable=SC2086
+  out="$(render $sw 2>&1)" || bad+="template ${sw:-<defaults>}: $(tail -3 <<<"$out")"$'\n'
+done
+[[ -z "$bad" ]] && pass "chart: helm lint --strict and helm template pass for each of ${#switches[@]} switch sets" \
+  || fail "chart: lint and template for every switch" "$bad"
+
+# Object contents per switch.
+check_render() { # DESCRIPTION PYTHON-ASSERTIONS -- helm args...
+  local what="$1" code="$2"; shift 3
+  local r
+  if r="$(render "$@" 2>&1)" && python3 -c '
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+def one(kind, name=None):
+    m = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert len(m) == 1, f"{kind} {name}: {len(m)} found"
+    return m[0]
+def none(kind): assert not [d for d in docs if d["kind"] == kind], f"unexpected {kind}"
+pod = one("Deployment")["spec"]["template"]["spec"]
+'"$code" <<<"$r" 2>"$TMP/check.err"; then
+    pass "chart: $what"
+  else
+    fail "chart: $what" "$(cat "$TMP/check.err")"
+  fi
+}
+check_render "defaults: no NetworkPolicy or ServiceMonitor; preferred anti-affinity by hostname; aggregated view/edit ClusterRoles; image healthgate:<appVersion>" '
+none("NetworkPolicy"); none("ServiceMonitor")
+t = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+assert t["topologyKey"] == "kubernetes.io/hostname", t
+assert t["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"] == "healthgate", t
+v = one("ClusterRole", "healthgate-view")["metadata"]["labels"]
+e = one("ClusterRole", "healthgate-edit")["metadata"]["labels"]
+assert v["rbac.authorization.k8s.io/aggregate-to-view"] == "true", v
+assert e["rbac.authorization.k8s.io/aggregate-to-edit"] == "true", e
+assert "rbac.authorization.k8s.io/aggregate-to-view" not in e, "edit verbs must not reach view"
+assert pod["containers"][0]["image"] == "healthgate:0.1.0", pod["containers"][0]["image"]
+' --
+check_render "networkPolicy: ingress to the HTTP port from the release namespace and the named ones, egress open" '
+n = one("NetworkPolicy")["spec"]
+assert n["policyTypes"] == ["Ingress"], n
+vals = n["ingress"][0]["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"]
+assert vals == ["healthgate-system", "monitoring", "shop"], vals
+assert n["ingress"][0]["ports"] == [{"port": 8080, "protocol": "TCP"}], n
+' -- --set networkPolicy.enabled=true --set 'networkPolicy.ingressNamespaces={monitoring,shop}'
+check_render "serviceMonitor: honorLabels true (healthgate's namespace label is kept) and its labels" '
+m = one("ServiceMonitor")
+assert m["spec"]["endpoints"][0]["honorLabels"] is True, m
+assert m["metadata"]["labels"]["release"] == "prom", m
+' -- --set serviceMonitor.enabled=true --set serviceMonitor.labels.release=prom
+check_render "rbac.aggregateToDefaultRoles=false: no aggregated roles" '
+assert not [d for d in docs if d["kind"] == "ClusterRole" and d["metadata"]["name"] != "healthgate"], "aggregated roles"
+' -- --set rbac.aggregateToDefaultRoles=false
+check_render "fullnameOverride names every object, nameOverride the name label" '
+names = {d["metadata"]["name"] for d in docs}
+assert names <= {"hg", "hg-view", "hg-edit", "hg-leader-election"}, names
+assert one("Deployment")["metadata"]["labels"]["app.kubernetes.io/name"] == "gate"
+' -- --set fullnameOverride=hg --set nameOverride=gate
+check_render "image: registry and tag" '
+assert pod["containers"][0]["image"] == "registry.example.com/healthgate:9.9.9", pod["containers"][0]["image"]
+' -- --set image.registry=registry.example.com --set image.tag=9.9.9
+check_render "image: a digest pins the image (tag ignored)" '
+assert pod["containers"][0]["image"] == "registry.example.com/healthgate@sha256:" + "0123456789abcdef" * 4, pod["containers"][0]["image"]
+' -- --set image.registry=registry.example.com --set image.tag=9.9.9 --set image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+check_render "service annotations, extra volumes and mounts (the /tmp volume kept)" '
+assert one("Service")["metadata"]["annotations"] == {"team": "platform"}
+assert [v["name"] for v in pod["volumes"]] == ["tmp", "ca"], pod["volumes"]
+assert [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]] == ["/tmp", "/etc/ca"]
+' -- --set service.annotations.team=platform --set 'extraVolumes[0].name=ca' --set 'extraVolumes[0].configMap.name=ca' \
+   --set 'extraVolumeMounts[0].name=ca' --set 'extraVolumeMounts[0].mountPath=/etc/ca'
+check_render "affinity given: replaces the default anti-affinity" '
+assert "podAntiAffinity" not in pod["affinity"] and "nodeAffinity" in pod["affinity"], pod["affinity"]
+' -- --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone' \
+   --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists'
+
+# --- values.schema.json: wrong types, unknown keys and bad enums fail at template time --------
+for case in "replicaCount=two|/replicaCount" "serviceMonitor.enable=true|'enable' not allowed" \
+            "logLevel=verbose|/logLevel" "image.pullPolicy=Sometimes|/image/pullPolicy" \
+            "service.type=Ingress|/service/type" "httpPort=0|/httpPort" "imageTag=1.0|'imageTag' not allowed" \
+            "leaderElection.leaseDuration=15|/leaderElection/leaseDuration" "image.digest=latest|/image/digest"; do
+  set_arg="${case%%|*}"; want="${case#*|}"
+  if out="$(render --set "$set_arg" 2>&1)"; then
+    fail "schema: --set $set_arg is refused" "rendered"
+  elif [[ "$out" == *"schema"* && "$out" == *"$want"* ]]; then
+    pass "schema: --set $set_arg is refused at template time, naming $want"
+  else
+    fail "schema: --set $set_arg is refused naming $want" "$out"
+  fi
+done
+
 # --- install into the real cluster ---------------------------------------------------------
 if out="$(h install healthgate "$CHART" --namespace healthgate-system --create-namespace 2>&1)"; then
   pass "install: helm install succeeds on the real API server (every object passes its schema)"
