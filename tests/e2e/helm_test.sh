@@ -231,6 +231,76 @@ else
   fail "manifests: install.yaml passes a server-side dry run" "$out"
 fi
 
+# --- kubeconform against schemas generated offline from this API server's OpenAPI ------------
+# kubeconform (pinned, from the Go module proxy, cached like the other tools) validates
+# every rendered switch set (types, enums, unknown fields) against JSON schemas
+# written from the running apiserver's /openapi/v3 (the chart's CRD included, as it is
+# installed now). ServiceMonitor has no schema here (prometheus-operator's CRD is not
+# installed) and is skipped by name.
+KUBECONFORM_VERSION=v0.7.0
+KC="${HEALTHGATE_TOOLS_CACHE:-$HOME/.cache/healthgate-tools}/kubeconform-$KUBECONFORM_VERSION/bin/kubeconform"
+if [[ ! -x "$KC" ]]; then
+  GOWORK=off GOFLAGS=-mod=mod GOBIN="$(dirname "$KC")" go install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >"$TMP/kc.log" 2>&1 \
+    || fatal "kubeconform: go install github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" "$(tail -20 "$TMP/kc.log")"
+fi
+mkdir -p "$TMP/schemas"
+if out="$(python3 - "$TMP/schemas" <<'PY' 2>&1
+import json, os, subprocess, sys
+out = sys.argv[1]
+kubectl = os.environ["KUBECTL"]
+def get(path):
+    return json.loads(subprocess.run([kubectl, "get", "--raw", path], check=True, capture_output=True, text=True).stdout)
+written = 0
+for path, ref in get("/openapi/v3")["paths"].items():
+    if not (path == "api/v1" or path.startswith("apis/")) or path.count("/") != (1 if path == "api/v1" else 2):
+        continue
+    doc = get("/" + ref["serverRelativeURL"].lstrip("/"))
+    comps = doc.get("components", {}).get("schemas", {})
+    # Unknown fields fail: objects with declared properties admit no others (what
+    # the API server's strict field validation does).
+    for sch in comps.values():
+        if "properties" in sch and "additionalProperties" not in sch and not sch.get("x-kubernetes-preserve-unknown-fields"):
+            sch["additionalProperties"] = False
+    for name, sch in comps.items():
+        for gvk in sch.get("x-kubernetes-group-version-kind", []):
+            group, version, kind = gvk.get("group", ""), gvk["version"], gvk["kind"]
+            want = "v1" if path == "api/v1" else path.split("/", 1)[1]
+            if (f"{group}/{version}" if group else version) != want:
+                continue
+            f = os.path.join(out, f"{kind.lower()}-{group}-{version}.json")
+            with open(f, "w") as fh:
+                json.dump({"$ref": f"#/components/schemas/{name}", "components": {"schemas": comps}}, fh)
+            if not group:  # kubeconform may name the core group either way
+                with open(os.path.join(out, f"{kind.lower()}-{version}.json"), "w") as fh:
+                    json.dump({"$ref": f"#/components/schemas/{name}", "components": {"schemas": comps}}, fh)
+            written += 1
+print(written)
+PY
+)" && [[ "$out" -gt 50 ]]; then
+  pass "kubeconform: $out schemas generated offline from the API server's OpenAPI v3"
+else
+  fail "kubeconform: schemas from the API server's OpenAPI v3" "$out"
+fi
+bad=""
+for sw in "${switches[@]}"; do
+  # shellcheck disable=SC2086
+  if ! out="$(render $sw | "$KC" -strict -summary -skip ServiceMonitor -verbose \
+      -schema-location "$TMP/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
+      -schema-location "$TMP/schemas/{{ .ResourceKind }}-{{ .ResourceAPIVersion }}.json" - 2>&1)"; then
+    bad+="${sw:-<defaults>}: $(grep -v " is valid$" <<<"$out" | tail -5)"$'\n'
+  fi
+done
+[[ -z "$bad" ]] && pass "kubeconform: every switch set's rendering is valid for this API server (-strict)" \
+  || fail "kubeconform: renderings valid for this API server" "$bad"
+# Control: the same validation refuses an unknown field and a wrong type.
+broken="$(render | sed -e 's/^  replicas: 2$/  replicas: 2\n  replicaz: 3/' -e 's/^      terminationGracePeriodSeconds: 15$/      terminationGracePeriodSeconds: "15"/')"
+out="$("$KC" -strict -summary -skip ServiceMonitor \
+  -schema-location "$TMP/schemas/{{ .ResourceKind }}-{{ .Group }}-{{ .ResourceAPIVersion }}.json" \
+  -schema-location "$TMP/schemas/{{ .ResourceKind }}-{{ .ResourceAPIVersion }}.json" - <<<"$broken" 2>&1 || true)"
+[[ "$out" == *replicaz* && "$out" == *terminationGracePeriodSeconds* ]] \
+  && pass "kubeconform: an unknown field (spec.replicaz) and a wrong type (a string grace period) are refused" \
+  || fail "kubeconform: unknown field and wrong type refused" "$out"
+
 # --- the operator with the chart's own identity ---------------------------------------------
 # No kubelet runs here, so the binary runs on the host with the token of the chart's
 # ServiceAccount and the chart's arguments.
