@@ -33,8 +33,8 @@
 #include <vector>
 
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
 #include "operator/spec/model.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/scheduler.h"
