@@ -14,14 +14,14 @@
 #include "operator/cli/operator.h"
 #include "operator/cli/wait.h"
 #include "operator/log/log.h"
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
 namespace {
 
 // A Kubernetes duration for flags ("5m", "30s").
 std::chrono::milliseconds FlagDuration(const std::string& text, const char* flag) {
   std::string error;
-  auto d = healthgate::spec::ParseDuration(text, &error);
+  auto d = healthgate::v1alpha1::ParseDuration(text, &error);
   if (!d) throw CLI::ValidationError(flag, error);
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }

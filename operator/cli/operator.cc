@@ -123,7 +123,7 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
             ignored_gates.erase(ns + "/" + name);
           },
           [&](const std::string& ns, const std::string& name,
-              const std::optional<spec::ReadinessGate>& gate) {
+              const std::optional<v1alpha1::ReadinessGate>& gate) {
             if (options.readiness_gates) {
               gates.SetGate(ns, name, gate);
             } else if (gate && ignored_gates.insert(ns + "/" + name).second) {

@@ -19,7 +19,7 @@
 #include "operator/log/log.h"
 #include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
 #include "probes/engine/scheduler.h"
@@ -29,7 +29,7 @@ namespace healthgate::controller {
 
 class Runtime {
  public:
-  Runtime(const healthgate::Clock& clock, Logger& log, spec::SecretResolver& secrets,
+  Runtime(const healthgate::Clock& clock, Logger& log, v1alpha1::SecretResolver& secrets,
           std::uint64_t seed, probes::Scheduler::Options engine = {});
   ~Runtime();
   Runtime(const Runtime&) = delete;

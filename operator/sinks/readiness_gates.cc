@@ -33,7 +33,7 @@ bool IsNamedPod(const nlohmann::json& pod) {
 
 }  // namespace
 
-bool SelectorMatches(const spec::LabelSelector& selector, const nlohmann::json& labels) {
+bool SelectorMatches(const v1alpha1::LabelSelector& selector, const nlohmann::json& labels) {
   for (const auto& [k, v] : selector.match_labels) {
     if (Label(labels, k) != v) return false;
   }
@@ -166,7 +166,7 @@ void ReadinessGates::StartPodWatch() {
 }
 
 void ReadinessGates::SetGate(const std::string& ns, const std::string& name,
-                             const std::optional<spec::ReadinessGate>& gate) {
+                             const std::optional<v1alpha1::ReadinessGate>& gate) {
   const std::string key = ns + "/" + name;
   {
     std::lock_guard lock(mu_);

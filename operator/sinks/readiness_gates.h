@@ -37,14 +37,14 @@
 #include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
 #include "operator/sinks/work_queue.h"
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::sinks {
 
 // Whether `labels` (a pod's metadata.labels, a JSON object or null) match the
 // selector: every matchLabels pair and every matchExpressions requirement (In,
 // NotIn, Exists, DoesNotExist). An empty selector matches every pod. Pure.
-bool SelectorMatches(const spec::LabelSelector& selector, const nlohmann::json& labels);
+bool SelectorMatches(const v1alpha1::LabelSelector& selector, const nlohmann::json& labels);
 
 // The condition a gate wants on its pods.
 struct GateCondition {
@@ -95,7 +95,7 @@ class ReadinessGates {
 
   // The check's gate as its latest valid spec declares it (nullopt: none).
   void SetGate(const std::string& ns, const std::string& name,
-               const std::optional<spec::ReadinessGate>& gate);
+               const std::optional<v1alpha1::ReadinessGate>& gate);
   // The check is gone.
   void Forget(const std::string& ns, const std::string& name);
   // The check's snapshot changed (a store notice).
@@ -105,7 +105,7 @@ class ReadinessGates {
   struct Gate {
     std::string ns;
     std::string check;
-    spec::ReadinessGate gate;
+    v1alpha1::ReadinessGate gate;
   };
   void OnPod(const nlohmann::json& pod);
   void OnPodDeleted(const nlohmann::json& pod);

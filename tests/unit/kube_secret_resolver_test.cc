@@ -58,7 +58,7 @@ class KubeSecretResolverTest : public ::testing::Test {
   std::deque<kube::Result<json>> answers_;
   std::chrono::steady_clock::time_point now_{};
   KubeSecretResolver resolver_;
-  const spec::SecretRef ref_{"pg", "password"};
+  const v1alpha1::SecretRef ref_{"pg", "password"};
 };
 
 TEST_F(KubeSecretResolverTest, TransientErrorsKeepTheLastValue) {
