@@ -41,6 +41,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY CMakeLists.txt LICENSE ./
 COPY cmake ./cmake
+COPY common ./common
 COPY probes ./probes
 COPY operator ./operator
 COPY scripts/image/rootfs.sh ./scripts/image/rootfs.sh

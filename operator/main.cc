@@ -7,21 +7,21 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/clock.h"
+#include "common/version.h"
 #include "operator/cli/check.h"
 #include "operator/cli/local.h"
 #include "operator/cli/operator.h"
 #include "operator/cli/wait.h"
 #include "operator/log/log.h"
-#include "operator/spec/model.h"
-#include "operator/version.h"
-#include "probes/engine/clock.h"
+#include "operator/api/v1alpha1/model.h"
 
 namespace {
 
 // A Kubernetes duration for flags ("5m", "30s").
 std::chrono::milliseconds FlagDuration(const std::string& text, const char* flag) {
   std::string error;
-  auto d = healthgate::spec::ParseDuration(text, &error);
+  auto d = healthgate::v1alpha1::ParseDuration(text, &error);
   if (!d) throw CLI::ValidationError(flag, error);
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
     }
     level = *parsed;
   }
-  healthgate::probes::RealClock clock;
+  healthgate::RealClock clock;
 
   if (*check_cmd) return healthgate::cli::RunCheck(check, stdout, stderr);
   if (*local_cmd) {

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake ninja-build pkg-config clang-format ccache ca-certificates
+  build-essential cmake ninja-build pkg-config clang-format clang-tidy ccache ca-certificates
   libcpp-httplib-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libuv1-dev
   libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev googletest libre2-dev libmicrohttpd-dev

@@ -32,6 +32,9 @@ stage "build (release, warnings as errors)"
 configure build -DCMAKE_BUILD_TYPE=Release
 ninja -C build -j"$jobs"
 
+stage "lint (clang-format, clang-tidy)"
+scripts/lint.sh build
+
 stage "unit and integration tests (release)"
 ctest --test-dir build -L 'unit|integration' --output-on-failure -j"$jobs"
 

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "operator/spec/model.h"
-#include "operator/spec/yaml_json.h"
+#include "operator/api/v1alpha1/model.h"
+#include "operator/api/v1alpha1/yaml_json.h"
 #include "probes/run_once.h"
 
 namespace healthgate::cli {
@@ -57,7 +57,7 @@ std::string EscapeControls(std::string_view text) {
       continue;
     }
     std::size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (len == 0 || i + len > text.size() || !spec::IsUtf8(text.substr(i, len))) {
+    if (len == 0 || i + len > text.size() || !v1alpha1::IsUtf8(text.substr(i, len))) {
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
       ++i;
@@ -103,8 +103,8 @@ void PrintTable(const std::vector<Row>& rows, std::FILE* out) {
 }  // namespace
 
 int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
-  auto docs = spec::LoadPaths(options.paths);
-  std::vector<spec::HealthCheck> checks;
+  auto docs = v1alpha1::LoadPaths(options.paths);
+  std::vector<v1alpha1::HealthCheck> checks;
   std::size_t errors = 0;
   // Two documents for one namespace/name are invalid input, as in local mode
   // (which one would the result belong to?).
@@ -136,12 +136,12 @@ int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
     return 2;
   }
 
-  spec::LocalSecretResolver secrets(options.secrets_dir);
+  v1alpha1::LocalSecretResolver secrets(options.secrets_dir);
   std::vector<Row> rows;
   std::vector<probes::OnceRequest> requests;
   std::vector<std::size_t> request_row;
   for (const auto& check : checks) {
-    for (auto& mp : spec::Materialize(check, secrets)) {
+    for (auto& mp : v1alpha1::Materialize(check, secrets)) {
       Row r;
       r.check = check.key();
       r.probe = mp.name;

@@ -7,16 +7,16 @@
 #include "operator/controller/runtime.h"
 #include "operator/server/server.h"
 #include "operator/sources/file_source.h"
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::cli {
 
-int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& log) {
+int RunLocal(const LocalOptions& options, const healthgate::Clock& clock, Logger& log) {
   StopSignals stop;  // before any thread starts
   auto server_options = ServingOptions(options.http_address, log);
   if (!server_options) return 2;
 
-  spec::LocalSecretResolver secrets(options.secrets_dir);
+  v1alpha1::LocalSecretResolver secrets(options.secrets_dir);
   controller::Runtime runtime(clock, log, secrets, std::random_device{}(), options.engine);
   runtime.Start();
 

@@ -40,7 +40,7 @@ sinks::WriteResult ToWriteResult(const kube::Error& e) {
 
 }  // namespace
 
-int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log) {
+int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log) {
   StopSignals stop;  // before any thread starts
   auto server_options = ServingOptions(options.http_address, log);
   if (!server_options) return 2;
@@ -123,7 +123,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
             ignored_gates.erase(ns + "/" + name);
           },
           [&](const std::string& ns, const std::string& name,
-              const std::optional<spec::ReadinessGate>& gate) {
+              const std::optional<v1alpha1::ReadinessGate>& gate) {
             if (options.readiness_gates) {
               gates.SetGate(ns, name, gate);
             } else if (gate && ignored_gates.insert(ns + "/" + name).second) {

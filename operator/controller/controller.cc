@@ -32,7 +32,7 @@ Controller::~Controller() { alive_->store(false); }
 
 Controller::Planned Controller::Plan(DesiredCheck desired) {
   Planned p;
-  if (desired.spec) p.probes = spec::Materialize(desired.spec, deps_.secrets);
+  if (desired.spec) p.probes = v1alpha1::Materialize(desired.spec, deps_.secrets);
   p.desired = std::move(desired);
   return p;
 }

@@ -33,9 +33,9 @@
 #include <vector>
 
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/scheduler.h"
 
@@ -49,7 +49,7 @@ struct DesiredCheck {
   // is invalid: the controller then keeps the previous valid one, if any.
   // Immutable and shared: the controller keeps it (to re-resolve secrets) and the
   // scheduler's targets point into it, so each check's spec exists once.
-  std::shared_ptr<const spec::HealthCheck> spec;
+  std::shared_ptr<const v1alpha1::HealthCheck> spec;
   // Non-empty when the latest version is invalid (all its errors, one per line).
   std::string invalid_message;
   // metadata.generation of the latest version (valid or not); 0 when unknown.
@@ -62,7 +62,7 @@ class Controller {
     probes::Loop& loop;
     results::Store& store;
     Metrics* metrics;  // may be null (e.g. in unit tests)
-    spec::SecretResolver& secrets;
+    v1alpha1::SecretResolver& secrets;
     Logger& log;
   };
   explicit Controller(Deps deps);
@@ -99,7 +99,7 @@ class Controller {
  private:
   struct Planned {  // one check, materialized off the loop
     DesiredCheck desired;
-    std::vector<spec::MaterializedProbe> probes;
+    std::vector<v1alpha1::MaterializedProbe> probes;
   };
   // What the loop runs for one check: only what removal and change detection
   // need (the definitions themselves live in the scheduler, once). A probe's

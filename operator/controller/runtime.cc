@@ -2,7 +2,7 @@
 
 namespace healthgate::controller {
 
-Runtime::Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
+Runtime::Runtime(const healthgate::Clock& clock, Logger& log, v1alpha1::SecretResolver& secrets,
                  std::uint64_t seed, probes::Scheduler::Options engine)
     : clock_(clock),
       log_(log),

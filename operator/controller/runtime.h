@@ -13,14 +13,14 @@
 #include <chrono>
 #include <memory>
 
+#include "common/clock.h"
+#include "common/random.h"
 #include "operator/controller/controller.h"
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
-#include "operator/spec/model.h"
-#include "probes/engine/clock.h"
+#include "operator/api/v1alpha1/model.h"
 #include "probes/engine/loop.h"
-#include "probes/engine/random.h"
 #include "probes/engine/resolver.h"
 #include "probes/engine/scheduler.h"
 #include "probes/probe_set.h"
@@ -29,7 +29,7 @@ namespace healthgate::controller {
 
 class Runtime {
  public:
-  Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
+  Runtime(const healthgate::Clock& clock, Logger& log, v1alpha1::SecretResolver& secrets,
           std::uint64_t seed, probes::Scheduler::Options engine = {});
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -51,11 +51,11 @@ class Runtime {
   std::size_t scheduled_probes() const { return controller_.scheduled_probes(); }
 
  private:
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   Logger& log_;
   probes::Loop loop_;
   probes::UvResolver resolver_;
-  probes::SeededRandom random_;
+  healthgate::SeededRandom random_;
   results::Store store_;
   Metrics metrics_;
   Controller controller_;

@@ -33,7 +33,7 @@ bool IsNamedPod(const nlohmann::json& pod) {
 
 }  // namespace
 
-bool SelectorMatches(const spec::LabelSelector& selector, const nlohmann::json& labels) {
+bool SelectorMatches(const v1alpha1::LabelSelector& selector, const nlohmann::json& labels) {
   for (const auto& [k, v] : selector.match_labels) {
     if (Label(labels, k) != v) return false;
   }
@@ -111,7 +111,7 @@ nlohmann::json GatePodView(const nlohmann::json& pod) {
 }
 
 ReadinessGates::ReadinessGates(kube::Client& client, const results::Store& store, Metrics* metrics,
-                               Logger& log, const probes::Clock& clock, Options options)
+                               Logger& log, const healthgate::Clock& clock, Options options)
     : client_(client),
       store_(store),
       metrics_(metrics),
@@ -166,7 +166,7 @@ void ReadinessGates::StartPodWatch() {
 }
 
 void ReadinessGates::SetGate(const std::string& ns, const std::string& name,
-                             const std::optional<spec::ReadinessGate>& gate) {
+                             const std::optional<v1alpha1::ReadinessGate>& gate) {
   const std::string key = ns + "/" + name;
   {
     std::lock_guard lock(mu_);

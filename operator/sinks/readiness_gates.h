@@ -30,21 +30,21 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "operator/kube/client.h"
 #include "operator/kube/reflector.h"
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
 #include "operator/sinks/work_queue.h"
-#include "operator/spec/model.h"
-#include "probes/engine/clock.h"
+#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::sinks {
 
 // Whether `labels` (a pod's metadata.labels, a JSON object or null) match the
 // selector: every matchLabels pair and every matchExpressions requirement (In,
 // NotIn, Exists, DoesNotExist). An empty selector matches every pod. Pure.
-bool SelectorMatches(const spec::LabelSelector& selector, const nlohmann::json& labels);
+bool SelectorMatches(const v1alpha1::LabelSelector& selector, const nlohmann::json& labels);
 
 // The condition a gate wants on its pods.
 struct GateCondition {
@@ -85,7 +85,7 @@ class ReadinessGates {
     std::chrono::milliseconds retry_max{30'000};
   };
   ReadinessGates(kube::Client& client, const results::Store& store, Metrics* metrics, Logger& log,
-                 const probes::Clock& clock, Options options);
+                 const healthgate::Clock& clock, Options options);
   ~ReadinessGates();
   ReadinessGates(const ReadinessGates&) = delete;
   ReadinessGates& operator=(const ReadinessGates&) = delete;
@@ -95,7 +95,7 @@ class ReadinessGates {
 
   // The check's gate as its latest valid spec declares it (nullopt: none).
   void SetGate(const std::string& ns, const std::string& name,
-               const std::optional<spec::ReadinessGate>& gate);
+               const std::optional<v1alpha1::ReadinessGate>& gate);
   // The check is gone.
   void Forget(const std::string& ns, const std::string& name);
   // The check's snapshot changed (a store notice).
@@ -105,7 +105,7 @@ class ReadinessGates {
   struct Gate {
     std::string ns;
     std::string check;
-    spec::ReadinessGate gate;
+    v1alpha1::ReadinessGate gate;
   };
   void OnPod(const nlohmann::json& pod);
   void OnPodDeleted(const nlohmann::json& pod);
@@ -118,7 +118,7 @@ class ReadinessGates {
   const results::Store& store_;
   Metrics* metrics_;
   Logger& log_;
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   Options options_;
 
   WorkQueue queue_;  // pod keys ns/name

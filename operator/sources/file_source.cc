@@ -7,7 +7,7 @@
 #include <sstream>
 #include <utility>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::sources {
 namespace fs = std::filesystem;
@@ -80,7 +80,7 @@ LoadReport FileSource::LoadNow() {
 
 LoadReport FileSource::Load() {
   LoadReport report;
-  std::vector<spec::Document> docs;
+  std::vector<v1alpha1::Document> docs;
   // Files whose checks of the last load are kept, with the reason.
   std::map<std::string, std::string> kept;
   // Unreadable source -> error, and source -> the -f path it belongs to.
@@ -90,7 +90,7 @@ LoadReport FileSource::Load() {
   for (const std::string& p : options_.paths) {
     owner[p] = p;
     std::string error;
-    auto files = spec::ListManifestFiles(p, &error);
+    auto files = v1alpha1::ListManifestFiles(p, &error);
     if (!files) {
       // Vanished or unlistable: everything it named last time stays.
       source_errors[p] = error;
@@ -105,7 +105,7 @@ LoadReport FileSource::Load() {
     path_files[p] = *files;
     for (const std::string& f : *files) {
       owner[f] = p;
-      spec::ManifestFile file = spec::ReadManifestFile(f);
+      v1alpha1::ManifestFile file = v1alpha1::ReadManifestFile(f);
       const auto prev = doc_keys_.find(f);
       const bool had_checks =
           prev != doc_keys_.end() && std::any_of(prev->second.begin(), prev->second.end(),
@@ -160,7 +160,7 @@ LoadReport FileSource::Load() {
       // would keep those pages resident after the temporaries are freed. Copied
       // now, they fill the holes instead (measured with 20,000 probes: 3.3 MB less
       // resident in the main arena).
-      d.spec = std::make_shared<const spec::HealthCheck>(*doc.check);
+      d.spec = std::make_shared<const v1alpha1::HealthCheck>(*doc.check);
       desired[key] = std::move(d);
       continue;
     }
@@ -175,7 +175,7 @@ LoadReport FileSource::Load() {
                                                   {"document", doc.index},
                                                   {"line", doc.line},
                                                   {"field", e.path},
-                                                  {"error", spec::CapMessage(e.message, 1024)}});
+                                                  {"error", v1alpha1::CapMessage(e.message, 1024)}});
     }
     if (doc.errors.size() > kLoggedErrors) {
       log_.Error("invalid HealthCheck document: more errors not logged",
@@ -188,7 +188,7 @@ LoadReport FileSource::Load() {
     controller::DesiredCheck d;
     d.ns = key.substr(0, slash);
     d.name = key.substr(slash + 1);
-    d.invalid_message = spec::FormatErrors(lines);
+    d.invalid_message = v1alpha1::FormatErrors(lines);
     desired[key] = std::move(d);
   }
   // The checks of unreadable sources: their last version keeps running (the
@@ -205,7 +205,7 @@ LoadReport FileSource::Load() {
       d.ns = key.substr(0, slash);
       d.name = key.substr(slash + 1);
       d.invalid_message =
-          spec::CapMessage("manifest source unreadable, its last version keeps running: " + why);
+          v1alpha1::CapMessage("manifest source unreadable, its last version keeps running: " + why);
       desired[key] = std::move(d);
     }
   }
@@ -232,7 +232,7 @@ void FileSource::ReportSourceErrors(std::map<std::string, std::string> errors,
     auto old = source_errors_.find(source);
     if (old != source_errors_.end() && old->second == error) continue;
     log_.Error("manifest source unreadable; the checks it defined keep running",
-               {{"source", source}, {"error", spec::CapMessage(error, 1024)}});
+               {{"source", source}, {"error", v1alpha1::CapMessage(error, 1024)}});
   }
   for (const auto& [source, error] : source_errors_) {
     if (!errors.contains(source)) log_.Info("manifest source readable again", {{"source", source}});

@@ -14,15 +14,15 @@ KubeSecretResolver::KubeSecretResolver(GetFn get, Logger& log,
     : get_(std::move(get)), log_(log), now_(std::move(now)) {}
 
 std::optional<std::string> KubeSecretResolver::Get(const std::string& ns,
-                                                   const spec::SecretRef& ref, std::string* error) {
-  spec::SecretLookup r = Lookup(ns, ref);
+                                                   const v1alpha1::SecretRef& ref, std::string* error) {
+  v1alpha1::SecretLookup r = Lookup(ns, ref);
   if (!r.value && error != nullptr) *error = r.error;
   return r.value;
 }
 
-spec::SecretLookup KubeSecretResolver::Read(const std::string& ns,
-                                            const spec::SecretRef& ref) const {
-  spec::SecretLookup out;
+v1alpha1::SecretLookup KubeSecretResolver::Read(const std::string& ns,
+                                            const v1alpha1::SecretRef& ref) const {
+  v1alpha1::SecretLookup out;
   auto secret = get_(ns, ref.name);
   if (!secret.ok()) {
     const auto& e = secret.error();
@@ -54,8 +54,8 @@ spec::SecretLookup KubeSecretResolver::Read(const std::string& ns,
   return out;
 }
 
-spec::SecretLookup KubeSecretResolver::Lookup(const std::string& ns, const spec::SecretRef& ref) {
-  spec::SecretLookup r = Read(ns, ref);  // the API call runs outside the lock
+v1alpha1::SecretLookup KubeSecretResolver::Lookup(const std::string& ns, const v1alpha1::SecretRef& ref) {
+  v1alpha1::SecretLookup r = Read(ns, ref);  // the API call runs outside the lock
   const std::string id = ns + "/" + ref.name + "/" + ref.key;
   const auto now = Now();
   std::string state = r.value ? "ok" : r.blocked_reason;
@@ -142,7 +142,7 @@ void KubeSource::Stop() {
 
 void KubeSource::OnUpsert(const nlohmann::json& object) {
   if (hooks_.on_object) hooks_.on_object(object);
-  spec::Document doc = spec::ParseJson(object, "api");
+  v1alpha1::Document doc = v1alpha1::ParseJson(object, "api");
   controller::DesiredCheck d;
   const auto& meta = object.value("metadata", nlohmann::json::object());
   d.ns = meta.value("namespace", doc.ns);
@@ -151,14 +151,14 @@ void KubeSource::OnUpsert(const nlohmann::json& object) {
   if (d.name.empty()) return;  // not addressable; the API server never sends this
   if (doc.check) {
     if (hooks_.on_gate) hooks_.on_gate(d.ns, d.name, doc.check->readiness_gate);
-    d.spec = std::make_shared<const spec::HealthCheck>(std::move(*doc.check));
+    d.spec = std::make_shared<const v1alpha1::HealthCheck>(std::move(*doc.check));
   } else {
     std::vector<std::string> lines;
     lines.reserve(doc.errors.size());
     for (const auto& e : doc.errors)
       lines.push_back((e.path.empty() ? "" : e.path + ": ") + e.message);
     // status.invalidSpec and the Ready message: at most 32,768 characters.
-    d.invalid_message = spec::FormatErrors(lines);
+    d.invalid_message = v1alpha1::FormatErrors(lines);
   }
   controller_.Upsert(std::move(d));
 }

@@ -24,8 +24,8 @@
 #include "operator/kube/client.h"
 #include "operator/kube/reflector.h"
 #include "operator/log/log.h"
-#include "operator/sinks/metrics.h"
-#include "operator/spec/model.h"
+#include "operator/metrics/metrics.h"
+#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::sources {
 
@@ -43,7 +43,7 @@ inline const kube::ResourceRef kHealthChecks{"healthgate.dev", "v1alpha1", "heal
 // `forget_after` are dropped, so deleted checks leave nothing behind.
 //
 // Thread-safety: Lookup/Get from any thread (the reflector's and the refresher's).
-class KubeSecretResolver final : public spec::SecretResolver {
+class KubeSecretResolver final : public v1alpha1::SecretResolver {
  public:
   using GetFn =
       std::function<kube::Result<nlohmann::json>(const std::string& ns, const std::string& name)>;
@@ -51,9 +51,9 @@ class KubeSecretResolver final : public spec::SecretResolver {
   // For tests: `get` stands in for the API call; `now` for the steady clock.
   KubeSecretResolver(GetFn get, Logger& log,
                      std::function<std::chrono::steady_clock::time_point()> now = {});
-  std::optional<std::string> Get(const std::string& ns, const spec::SecretRef& ref,
+  std::optional<std::string> Get(const std::string& ns, const v1alpha1::SecretRef& ref,
                                  std::string* error) override;
-  spec::SecretLookup Lookup(const std::string& ns, const spec::SecretRef& ref) override;
+  v1alpha1::SecretLookup Lookup(const std::string& ns, const v1alpha1::SecretRef& ref) override;
 
   std::chrono::minutes forget_after{10};
 
@@ -63,7 +63,7 @@ class KubeSecretResolver final : public spec::SecretResolver {
     std::string state;                 // last logged state
     std::chrono::steady_clock::time_point used;
   };
-  spec::SecretLookup Read(const std::string& ns, const spec::SecretRef& ref) const;
+  v1alpha1::SecretLookup Read(const std::string& ns, const v1alpha1::SecretRef& ref) const;
   std::chrono::steady_clock::time_point Now() const {
     return now_ ? now_() : std::chrono::steady_clock::now();
   }
@@ -88,7 +88,7 @@ class KubeSource {
     // A valid spec was seen: its readiness gate (nullopt: none). Not called for an
     // invalid spec, whose previous valid version keeps running.
     std::function<void(const std::string& ns, const std::string& name,
-                       const std::optional<spec::ReadinessGate>& gate)>
+                       const std::optional<v1alpha1::ReadinessGate>& gate)>
         on_gate;
   };
   KubeSource(kube::Client& client, controller::Controller& controller, Metrics* metrics,

@@ -4,9 +4,9 @@
 #include <limits>
 #include <string>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 namespace {
 
 using namespace std::chrono_literals;
@@ -102,4 +102,4 @@ TEST(Duration, FormatRoundTrips) {
 }
 
 }  // namespace
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

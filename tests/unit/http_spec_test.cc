@@ -6,9 +6,9 @@
 #include <string>
 #include <variant>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 namespace {
 
 std::string WithHttp(const std::string& http) {
@@ -77,4 +77,4 @@ TEST(HttpSpec, HeaderValuesFromSecretsAreMarked) {
 }
 
 }  // namespace
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <deque>
 
+#include "common/clock.h"
 #include "operator/kube/error.h"
 #include "operator/sources/kube_source.h"
-#include "probes/engine/clock.h"
 
 namespace healthgate::sources {
 namespace {
@@ -53,12 +53,12 @@ class KubeSecretResolverTest : public ::testing::Test {
   }
 
   std::FILE* out_;
-  probes::SimClock clock_;
+  healthgate::SimClock clock_;
   Logger log_;
   std::deque<kube::Result<json>> answers_;
   std::chrono::steady_clock::time_point now_{};
   KubeSecretResolver resolver_;
-  const spec::SecretRef ref_{"pg", "password"};
+  const v1alpha1::SecretRef ref_{"pg", "password"};
 };
 
 TEST_F(KubeSecretResolverTest, TransientErrorsKeepTheLastValue) {

@@ -6,9 +6,9 @@ namespace healthgate::sinks {
 namespace {
 using nlohmann::json;
 
-spec::LabelSelector Selector(std::map<std::string, std::string> labels,
-                             std::vector<spec::LabelSelectorRequirement> exprs = {}) {
-  spec::LabelSelector s;
+v1alpha1::LabelSelector Selector(std::map<std::string, std::string> labels,
+                             std::vector<v1alpha1::LabelSelectorRequirement> exprs = {}) {
+  v1alpha1::LabelSelector s;
   s.match_labels = std::move(labels);
   s.match_expressions = std::move(exprs);
   return s;

@@ -21,9 +21,9 @@
 #include <variant>
 #include <vector>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 namespace {
 
 using namespace std::chrono_literals;
@@ -1305,4 +1305,4 @@ TEST(Materialize, SharesTargetsWithoutSecretsAndCopiesFilledOnes) {
 }
 
 }  // namespace
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -7,10 +7,10 @@
 #include <string>
 #include <variant>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 #include "probes/target.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 namespace {
 
@@ -110,4 +110,4 @@ std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResol
   return Materialize(std::make_shared<const HealthCheck>(check), secrets);
 }
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -14,10 +14,10 @@
 #include <string>
 #include <utility>
 
-#include "operator/spec/model.h"
-#include "operator/spec/yaml_json.h"
+#include "operator/api/v1alpha1/model.h"
+#include "operator/api/v1alpha1/yaml_json.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 using nlohmann::json;
 
@@ -894,4 +894,4 @@ std::vector<std::string> Document::ErrorLines() const {
   return out;
 }
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -20,9 +20,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 std::string LocalSecretResolver::EnvName(const std::string& ns, const SecretRef& ref) {
   std::string out = "HEALTHGATE_SECRET_";
@@ -77,4 +77,4 @@ std::optional<std::string> LocalSecretResolver::Get(const std::string& ns, const
   return std::nullopt;
 }
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 namespace {
 
@@ -171,4 +171,4 @@ std::string FormatDuration(Duration d) {
   return out;
 }
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -15,10 +15,10 @@
 #include <string_view>
 #include <vector>
 
-#include "probes/engine/scheduler.h"
+#include "probes/definition.h"
 #include "probes/target.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 using Duration = std::chrono::nanoseconds;
 
@@ -241,4 +241,4 @@ std::vector<MaterializedProbe> Materialize(const std::shared_ptr<const HealthChe
 // The same for a check not held by a shared_ptr (copies it once).
 std::vector<MaterializedProbe> Materialize(const HealthCheck& check, SecretResolver& secrets);
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -1,5 +1,5 @@
 // Timers keyed by absolute monotonic time. One interface, two drivers:
-//  - UvTimers (uv_timers.h) fires callbacks from one libuv timer on the loop;
+//  - UvTimers (probes/engine/loop.h) fires callbacks from one libuv timer on the loop;
 //  - SimTimers fires them when a test advances a SimClock.
 // The scheduler only sees this interface, so its timing is tested exactly.
 // Not thread-safe: used from the loop thread (or the test's thread) only.
@@ -11,9 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 
-namespace healthgate::probes {
+namespace healthgate {
 
 using TimerId = std::uint64_t;
 
@@ -66,4 +66,4 @@ class SimTimers final : public Timers {
   TimerQueue q_;
 };
 
-}  // namespace healthgate::probes
+}  // namespace healthgate

@@ -3,9 +3,9 @@
 #include <string_view>
 #include <vector>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 namespace {
 
@@ -72,4 +72,4 @@ std::string CapMessage(std::string_view text, std::size_t max_bytes) {
   return std::string(Prefix(text, max_bytes - kCut.size())) + std::string(kCut);
 }
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -15,10 +15,10 @@
 #include <string>
 #include <system_error>
 
-#include "operator/spec/model.h"
-#include "operator/spec/yaml_json.h"
+#include "operator/api/v1alpha1/model.h"
+#include "operator/api/v1alpha1/yaml_json.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 namespace {
 
@@ -290,4 +290,4 @@ std::vector<Document> LoadPaths(const std::vector<std::string>& paths) {
   return out;
 }
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

@@ -1,4 +1,4 @@
-#include "operator/spec/yaml_json.h"
+#include "operator/api/v1alpha1/yaml_json.h"
 
 #include <cerrno>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <set>
 #include <string>
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 using nlohmann::json;
 
@@ -283,4 +283,4 @@ json YamlToJson(const YAML::Node& node, std::vector<ValidationError>* errors, bo
   return out;
 }
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1

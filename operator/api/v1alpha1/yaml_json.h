@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "operator/spec/model.h"
+#include "operator/api/v1alpha1/model.h"
 
-namespace healthgate::spec {
+namespace healthgate::v1alpha1 {
 
 // Converts one YAML node. Plain (unquoted) scalars resolve like go-yaml v2:
 //   null: "", ~, null, Null, NULL
@@ -35,4 +35,4 @@ nlohmann::json YamlToJson(const YAML::Node& node, std::vector<ValidationError>* 
 // Whether `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool IsUtf8(std::string_view text);
 
-}  // namespace healthgate::spec
+}  // namespace healthgate::v1alpha1
