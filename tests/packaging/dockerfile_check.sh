@@ -228,7 +228,7 @@ while IFS= read -r dir; do
   [[ $copied_srcs == *" $dir "* ]] || bad+="CMakeLists.txt adds $dir, which the build stage does not COPY"$'\n'
 done < <(sed -nE 's/^add_subdirectory\(([^ )]+)\).*/\1/p' "$root/CMakeLists.txt" | grep -vx tests)
 if [[ -z $bad ]]; then pass "build stage copies sources that exist, are in the build context, and cover every add_subdirectory"
-else fail "build stage copies sources that exist and are in the build context" "${bad%$'\n'}"; fi
+else fail "build stage copies sources that exist, are in the build context, and cover every add_subdirectory" "${bad%$'\n'}"; fi
 
 # --- Build packages against scripts/setup.sh --------------------------------------
 mapfile -t setup_packages < <(sed -n '/^packages=(/,/^)/p' "$setup" | sed -e '1d' -e '$d' -e 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
