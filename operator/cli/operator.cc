@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "common/wait.h"
 #include "operator/cli/readiness.h"
 #include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
@@ -91,11 +92,11 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
         return ToWriteResult(r.error());
       },
       &runtime.metrics(), log, writer_options);
-  sinks::EventRecorder events(client, &runtime.metrics(), log, clock,
+  sinks::EventRecorder events(client, &runtime.metrics(), log, common::SystemWaits(),
                               sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
                                                             [&leading] { return leading.load(); }});
   sinks::ReadinessGates gates(
-      client, runtime.store(), &runtime.metrics(), log, clock,
+      client, runtime.store(), &runtime.metrics(), log, common::SystemWaits(),
       sinks::ReadinessGates::Options{options.ns, [&leading] { return leading.load(); }});
   runtime.store().Subscribe([&](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change != results::Store::Change::kUpserted) return;
@@ -181,7 +182,7 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
     leader::LeaseConfig lc{identity, options.lease_duration, options.renew_deadline,
                            options.retry_period};
     elector = std::make_unique<leader::Elector>(
-        client, lease_ns, options.lease_name, lc, clock, &runtime.metrics(), log,
+        client, lease_ns, options.lease_name, lc, common::SystemWaits(), &runtime.metrics(), log,
         leader::Elector::Callbacks{start_leading, [&leading] { leading = false; }});
     log.Info("waiting for the leader lease",
              {{"lease", lease_ns + "/" + options.lease_name}, {"identity", identity}});

@@ -71,7 +71,8 @@ StatusWriter::StatusWriter(const results::Store& store, StatusPatchFn patch, Met
       metrics_(metrics),
       log_(log),
       options_(options),
-      queue_(WorkQueue::Options{options_.retry_min, options_.retry_max, options_.may_write, {}}) {}
+      queue_(WorkQueue::Options{
+          options_.retry_min, options_.retry_max, options_.may_write, {}, options_.waits}) {}
 
 StatusWriter::~StatusWriter() { Stop(); }
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "common/wait.h"
 #include "operator/log/log.h"
 #include "operator/results/store.h"
 #include "operator/sinks/metrics.h"
@@ -73,6 +74,7 @@ class StatusWriter {
     ObservedStatusFn observed;
     // When set and false, nothing is written (a standby); dirty objects wait.
     std::function<bool()> may_write;
+    common::Waits* waits = nullptr;  // retry waits; default common::SystemWaits()
   };
   StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics, Logger& log,
                Options options);
@@ -87,6 +89,7 @@ class StatusWriter {
   // The object is gone: drop what we remember of it.
   void Forget(const std::string& ns, const std::string& name);
   std::uint64_t writes() const;
+  std::size_t pending() const { return queue_.size(); }
 
  private:
   void Run();

@@ -2,7 +2,7 @@
 
 namespace healthgate::sources {
 
-KubeSecretResolver::KubeSecretResolver(kube::Client& client, Logger& log)
+KubeSecretResolver::KubeSecretResolver(kube::Interface& client, Logger& log)
     : KubeSecretResolver(
           [&client](const std::string& ns, const std::string& name) {
             return client.Get(kube::ResourceRef{"", "v1", "secrets", ns}, name);
@@ -104,8 +104,8 @@ kube::ReflectorOptions ReflectorOptionsFor(const std::string& ns) {
 }
 }  // namespace
 
-KubeSource::KubeSource(kube::Client& client, controller::Controller& controller, Metrics* metrics,
-                       Logger& log, Options options, Hooks hooks)
+KubeSource::KubeSource(kube::Interface& client, controller::Controller& controller,
+                       Metrics* metrics, Logger& log, Options options, Hooks hooks)
     : controller_(controller),
       metrics_(metrics),
       log_(log),
