@@ -33,12 +33,6 @@ std::string DefaultIdentity() {
   return std::string(host) + suffix;
 }
 
-sinks::WriteResult ToWriteResult(const kube::Error& e) {
-  if (e.IsConflict()) return sinks::WriteResult::kConflict;
-  if (e.IsNotFound()) return sinks::WriteResult::kNotFound;
-  return sinks::WriteResult::kError;
-}
-
 }  // namespace
 
 int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log) {
@@ -77,21 +71,8 @@ int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logg
     return obj->value("status", nlohmann::json::object());
   };
   const kube::ResourceRef checks = sources::kHealthChecks;
-  sinks::StatusWriter writer(
-      runtime.store(),
-      [&client, checks](const std::string& ns, const std::string& name,
-                        const nlohmann::json& status, std::string* error) {
-        // A merge patch keeps fields it does not name: clear optional ones explicitly.
-        nlohmann::json body = status;
-        if (!body.contains("invalidSpec")) body["invalidSpec"] = nullptr;
-        body["lastProbeTime"] = nullptr;  // written by earlier versions, no longer kept
-        auto r = client.PatchStatus(checks.InNamespace(ns), name, kube::PatchType::kMerge,
-                                    nlohmann::json{{"status", std::move(body)}});
-        if (r.ok()) return sinks::WriteResult::kOk;
-        *error = r.error().ToString();
-        return ToWriteResult(r.error());
-      },
-      &runtime.metrics(), log, writer_options);
+  sinks::StatusWriter writer(runtime.store(), sinks::PatchStatusThrough(client, checks),
+                             &runtime.metrics(), log, writer_options);
   sinks::EventRecorder events(client, &runtime.metrics(), log, common::SystemWaits(),
                               sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
                                                             [&leading] { return leading.load(); }});

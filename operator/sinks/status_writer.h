@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "common/wait.h"
+#include "operator/kube/interface.h"
 #include "operator/log/log.h"
 #include "operator/results/store.h"
 #include "operator/sinks/metrics.h"
@@ -36,6 +37,11 @@ enum class WriteResult { kOk, kConflict, kNotFound, kError };
 // Writes `status` (the whole status object) for ns/name; sets `error` on failure.
 using StatusPatchFn = std::function<WriteResult(const std::string& ns, const std::string& name,
                                                 const nlohmann::json& status, std::string* error)>;
+
+// The production StatusPatchFn: a merge patch of `status` through the status
+// subresource of `collection` (any namespace), clearing the optional fields the
+// status does not name; 409 -> kConflict, 404 -> kNotFound, else kError.
+StatusPatchFn PatchStatusThrough(kube::Interface& api, kube::ResourceRef collection);
 
 // The part of a status that a write is needed for (volatile fields removed).
 nlohmann::json VisibleStatus(const nlohmann::json& status);
