@@ -582,6 +582,9 @@ kube::Result<kube::WatchEnd> FakeKube::Watch(const kube::ResourceRef& ref,
       result = kube::WatchEnd{delivered};
       break;
     }
+  }
+  {
+    std::lock_guard lock(mu_);
     std::erase(watches_, w);
     cv_.notify_all();
   }
