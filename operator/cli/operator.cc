@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "common/wait.h"
 #include "operator/cli/readiness.h"
 #include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
@@ -30,12 +31,6 @@ std::string DefaultIdentity() {
   char suffix[16];
   std::snprintf(suffix, sizeof suffix, "_%08x", rd());
   return std::string(host) + suffix;
-}
-
-sinks::WriteResult ToWriteResult(const kube::Error& e) {
-  if (e.IsConflict()) return sinks::WriteResult::kConflict;
-  if (e.IsNotFound()) return sinks::WriteResult::kNotFound;
-  return sinks::WriteResult::kError;
 }
 
 }  // namespace
@@ -76,26 +71,13 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
     return obj->value("status", nlohmann::json::object());
   };
   const kube::ResourceRef checks = sources::kHealthChecks;
-  sinks::StatusWriter writer(
-      runtime.store(),
-      [&client, checks](const std::string& ns, const std::string& name,
-                        const nlohmann::json& status, std::string* error) {
-        // A merge patch keeps fields it does not name: clear optional ones explicitly.
-        nlohmann::json body = status;
-        if (!body.contains("invalidSpec")) body["invalidSpec"] = nullptr;
-        body["lastProbeTime"] = nullptr;  // written by earlier versions, no longer kept
-        auto r = client.PatchStatus(checks.InNamespace(ns), name, kube::PatchType::kMerge,
-                                    nlohmann::json{{"status", std::move(body)}});
-        if (r.ok()) return sinks::WriteResult::kOk;
-        *error = r.error().ToString();
-        return ToWriteResult(r.error());
-      },
-      &runtime.metrics(), log, writer_options);
-  sinks::EventRecorder events(client, &runtime.metrics(), log, clock,
+  sinks::StatusWriter writer(runtime.store(), sinks::PatchStatusThrough(client, checks),
+                             &runtime.metrics(), log, writer_options);
+  sinks::EventRecorder events(client, &runtime.metrics(), log, common::SystemWaits(),
                               sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
                                                             [&leading] { return leading.load(); }});
   sinks::ReadinessGates gates(
-      client, runtime.store(), &runtime.metrics(), log, clock,
+      client, runtime.store(), &runtime.metrics(), log, common::SystemWaits(),
       sinks::ReadinessGates::Options{options.ns, [&leading] { return leading.load(); }});
   runtime.store().Subscribe([&](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change != results::Store::Change::kUpserted) return;
@@ -181,7 +163,7 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
     leader::LeaseConfig lc{identity, options.lease_duration, options.renew_deadline,
                            options.retry_period};
     elector = std::make_unique<leader::Elector>(
-        client, lease_ns, options.lease_name, lc, clock, &runtime.metrics(), log,
+        client, lease_ns, options.lease_name, lc, common::SystemWaits(), &runtime.metrics(), log,
         leader::Elector::Callbacks{start_leading, [&leading] { leading = false; }});
     log.Info("waiting for the leader lease",
              {{"lease", lease_ns + "/" + options.lease_name}, {"identity", identity}});

@@ -4,13 +4,39 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 namespace healthgate::kube {
 namespace {
 
 constexpr std::size_t kMaxErrorBody = 1 << 20;
+
+// Keeps the Retry-After header's delay when it is given in seconds (the form the
+// API server uses with 429 and some 5xx answers).
+size_t ReadRetryAfter(char* data, size_t size, size_t nmemb, void* user) {
+  const std::string_view line(data, size * nmemb);
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size()) {
+    bool match = true;
+    for (std::size_t i = 0; i < kName.size() && match; ++i)
+      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    if (match) {
+      long seconds = 0;
+      bool digits = false;
+      for (char ch : line.substr(kName.size())) {
+        if (ch == ' ' || ch == '\t') continue;
+        if (ch < '0' || ch > '9') break;
+        digits = true;
+        if (seconds < 86'400) seconds = seconds * 10 + (ch - '0');
+      }
+      if (digits) *static_cast<std::chrono::seconds*>(user) = std::chrono::seconds(seconds);
+    }
+  }
+  return size * nmemb;
+}
 
 size_t AppendToString(char* data, size_t size, size_t nmemb, void* user) {
   static_cast<std::string*>(user)->append(data, size * nmemb);
@@ -241,6 +267,8 @@ Result<Client::Response> Client::Perform(const std::string& method,
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, AppendToString);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &resp.body);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, ReadRetryAfter);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &resp.retry_after);
   if (method == "GET") {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   } else {
@@ -255,6 +283,8 @@ Result<Client::Response> Client::Perform(const std::string& method,
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(static_cast<curl_slist*>(headers.value()));
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, nullptr);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, nullptr);
   std::string failure = rc == CURLE_OK ? "" : CurlFailure(rc, errbuf);
   ReleaseHandle(easy);
   if (rc != CURLE_OK) {
@@ -268,7 +298,11 @@ Result<json> Client::Call(const std::string& method, const std::string& path_and
                           const std::string* body, const std::string& content_type) {
   auto resp = Perform(method, path_and_query, body, content_type);
   if (!resp) return resp.error();
-  if (resp->code < 200 || resp->code >= 300) return ApiErrorFromBody(resp->code, resp->body);
+  if (resp->code < 200 || resp->code >= 300) {
+    Error e = ApiErrorFromBody(resp->code, resp->body);
+    e.retry_after = std::max(e.retry_after, resp->retry_after);
+    return e;
+  }
   if (resp->body.empty()) return json(nullptr);
   auto doc = json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
@@ -294,34 +328,6 @@ Result<json> Client::List(const ResourceRef& ref, const ListOptions& o) {
   if (o.limit > 0) AddQuery(q, "limit", std::to_string(o.limit));
   AddQuery(q, "continue", o.continue_token);
   return Call("GET", ref.Path() + q, nullptr, "");
-}
-
-Result<json> Client::ListAll(const ResourceRef& ref, ListOptions options) {
-  json all;
-  std::string snapshot_rv;
-  while (true) {
-    auto page = List(ref, options);
-    if (!page) return page.error();
-    json& p = page.value();
-    if (!p.is_object()) return DecodeError("list response is not an object");
-    if (all.is_null()) {
-      all = p;
-      all["items"] = json::array();
-      snapshot_rv = p.value("/metadata/resourceVersion"_json_pointer, std::string());
-    }
-    if (auto items = p.find("items"); items != p.end() && items->is_array()) {
-      for (auto& item : *items) all["items"].push_back(std::move(item));
-    }
-    std::string next = p.value("/metadata/continue"_json_pointer, std::string());
-    if (next.empty()) break;
-    // Later pages come from the first page's snapshot; the server rejects a
-    // resourceVersion together with continue.
-    options.continue_token = next;
-    options.resource_version.clear();
-    options.resource_version_match.clear();
-  }
-  all["metadata"] = json{{"resourceVersion", snapshot_rv}};
-  return all;
 }
 
 Result<json> Client::Create(const ResourceRef& ref, const json& object, const WriteOptions& w) {

@@ -6,6 +6,7 @@
 // server's Status message, libcurl's error text and file paths only.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <variant>
@@ -52,6 +53,10 @@ struct Error {
   Reason reason = Reason::kUnknown;
   std::string reason_text;  // the server's reason string, may be empty
   std::string message;      // human-readable, credential-free
+  // How long the server asked us to wait before retrying (a Retry-After header
+  // or the Status' details.retryAfterSeconds, as sent with 429 and some 5xx);
+  // zero when it did not say.
+  std::chrono::seconds retry_after{0};
 
   bool IsNotFound() const { return kind == ErrorKind::kApi && reason == Reason::kNotFound; }
   bool IsConflict() const { return kind == ErrorKind::kApi && reason == Reason::kConflict; }
@@ -66,6 +71,15 @@ struct Error {
            (http_code == 410 || reason == Reason::kGone || reason == Reason::kExpired);
   }
   bool IsStopped() const { return kind == ErrorKind::kStopped; }
+  bool IsTooManyRequests() const {
+    return kind == ErrorKind::kApi && (http_code == 429 || reason == Reason::kTooManyRequests);
+  }
+  // Worth retrying later: no answer, 429, or a server-side 5xx / timeout.
+  bool IsRetryable() const {
+    return kind == ErrorKind::kTransport || IsTooManyRequests() ||
+           (kind == ErrorKind::kApi &&
+            (http_code >= 500 || reason == Reason::kServerTimeout || reason == Reason::kTimeout));
+  }
   // e.g. "api: 404 NotFound: configmaps \"x\" not found"
   std::string ToString() const;
 };

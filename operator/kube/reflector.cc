@@ -44,17 +44,37 @@ StoreDelta DiffStores(const Store& before, const Store& after) {
   return d;
 }
 
-Reflector::Reflector(Client& client, ReflectorOptions options, ReflectorHandlers handlers)
+const char* ReflectorStateName(ReflectorState s) {
+  switch (s) {
+    case ReflectorState::kEmpty:
+      return "Empty";
+    case ReflectorState::kListing:
+      return "Listing";
+    case ReflectorState::kWatching:
+      return "Watching";
+    case ReflectorState::kBackoff:
+      return "Backoff";
+    case ReflectorState::kStopped:
+      return "Stopped";
+  }
+  return "Unknown";
+}
+
+namespace {
+common::Waits& WaitsOf(const ReflectorOptions& o) {
+  return o.waits != nullptr ? *o.waits : common::SystemWaits();
+}
+}  // namespace
+
+Reflector::Reflector(Interface& client, ReflectorOptions options, ReflectorHandlers handlers)
     : client_(client),
       options_(std::move(options)),
       handlers_(std::move(handlers)),
+      sleeper_(WaitsOf(options_)),
       rng_(std::random_device{}()) {
+  if (!options_.waits) options_.waits = &common::SystemWaits();
   if (!options_.uniform) {
     options_.uniform = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng_); };
-  }
-  if (!options_.now) options_.now = [] { return std::chrono::steady_clock::now(); };
-  if (!options_.sleep) {
-    options_.sleep = [this](std::chrono::milliseconds d) { return stop_.WaitFor(d); };
   }
 }
 
@@ -66,6 +86,7 @@ void Reflector::Start() {
 
 void Reflector::Stop() {
   stop_.Stop();
+  sleeper_.Stop();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
@@ -89,13 +110,23 @@ std::optional<nlohmann::json> Reflector::Find(const std::string& key) const {
   return it->second;
 }
 
-bool Reflector::ListAndReplace() {
+bool Reflector::Sleep(Backoff& backoff, const Error* error) {
+  auto d = backoff.Next();
+  if (error != nullptr && error->retry_after > d)
+    d = std::chrono::duration_cast<std::chrono::milliseconds>(error->retry_after);
+  last_backoff_ = d;
+  state_ = ReflectorState::kBackoff;
+  return sleeper_.SleepFor(d);
+}
+
+bool Reflector::ListAndReplace(Error* error) {
   ListOptions lo;
   lo.label_selector = options_.label_selector;
   lo.field_selector = options_.field_selector;
   lo.limit = options_.page_size;
   auto list = client_.ListAll(options_.ref, lo);
   if (!list) {
+    *error = list.error();
     if (handlers_.on_error) handlers_.on_error(list.error());
     return false;
   }
@@ -156,13 +187,16 @@ void Reflector::OnEvent(const WatchEvent& ev) {
 
 void Reflector::Run() {
   Backoff backoff(options_.backoff, options_.uniform);
+  const healthgate::Clock& clock = options_.waits->clock();
   bool need_list = true;
   bool watched_before = false;
   bool relisted = false;  // the next watch follows a relist (not a resume)
   while (!stop_.stopped()) {
     if (need_list) {
-      if (!ListAndReplace()) {
-        if (options_.sleep(backoff.Next())) break;
+      state_ = ReflectorState::kListing;
+      Error err;
+      if (!ListAndReplace(&err)) {
+        if (err.IsStopped() || Sleep(backoff, &err)) break;
         continue;
       }
       need_list = false;
@@ -173,6 +207,7 @@ void Reflector::Run() {
         relisted = true;
       }
     }
+    state_ = ReflectorState::kWatching;
     if (watched_before) {
       ++watch_restarts_;
       if (handlers_.on_watch_restart) handlers_.on_watch_restart(relisted);
@@ -186,17 +221,17 @@ void Reflector::Run() {
     wo.allow_bookmarks = true;
     wo.timeout = options_.watch_timeout;
     events_this_watch_ = 0;
-    const auto started = options_.now();
+    const auto started = clock.Now();
     auto w = client_.Watch(
         options_.ref, wo, [this](const WatchEvent& ev) { OnEvent(ev); }, stop_);
     if (w) {
       // The server ended the stream (timeoutSeconds): resume at once, unless
       // it did so immediately and silently, which would make us spin.
-      if (events_this_watch_ > 0 || options_.now() - started >= std::chrono::seconds(1)) {
+      if (events_this_watch_ > 0 || clock.Now() - started >= std::chrono::seconds(1)) {
         backoff.Reset();
         continue;
       }
-      if (options_.sleep(backoff.Next())) break;
+      if (Sleep(backoff, nullptr)) break;
       continue;
     }
     const Error& err = w.error();
@@ -204,11 +239,13 @@ void Reflector::Run() {
     if (handlers_.on_error) handlers_.on_error(err);
     if (err.IsGone()) {  // our resourceVersion was compacted away: relist
       need_list = true;
+      state_ = ReflectorState::kEmpty;
       continue;
     }
     if (events_this_watch_ > 0) backoff.Reset();  // the watch was healthy for a while
-    if (options_.sleep(backoff.Next())) break;
+    if (Sleep(backoff, &err)) break;
   }
+  state_ = ReflectorState::kStopped;
 }
 
 }  // namespace healthgate::kube

@@ -9,9 +9,17 @@
 //    OnDelete only for objects really gone and OnUpsert only for new or changed
 //    ones (by resourceVersion), so a relist causes no spurious churn.
 //
+// The loop is an explicit state machine (as kube-rs' watcher.rs): kEmpty
+// (nothing listed, or a relist is due) -> kListing -> kWatching; a failed list
+// or watch -> kBackoff (exponential with jitter, and at least the Retry-After a
+// 429/5xx answer asked for) -> back to kListing (relist needed) or kWatching
+// (resume from the last resourceVersion); 410 Gone -> kEmpty at once; Stop()
+// -> kStopped. Waits go through a common::Waits, so tests drive them with a
+// simulated clock.
+//
 // Threading: Run() (or the thread Start() creates) is the only writer; every
 // handler is called on that thread, after the store reflects the change.
-// Readers (Items, Find, counters) are thread-safe.
+// Readers (Items, Find, counters, state) are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -27,8 +35,9 @@
 #include <thread>
 #include <vector>
 
-#include "operator/kube/client.h"
+#include "common/wait.h"
 #include "operator/kube/error.h"
+#include "operator/kube/interface.h"
 #include "operator/kube/stop.h"
 
 namespace healthgate::kube {
@@ -77,13 +86,10 @@ struct ReflectorOptions {
   BackoffPolicy backoff;
   // Uniform [0,1) for jitter; default: a generator seeded from std::random_device.
   std::function<double()> uniform;
-  // Waits `d` or until stopped; returns true when stopped. Default: the
-  // reflector's StopSignal. Tests inject one that records the delays.
-  std::function<bool(std::chrono::milliseconds)> sleep;
-  // Monotonic time; a watch the server ends within a second without any event
-  // is treated as a failure (backoff), so a misbehaving server cannot make the
-  // reflector spin. Default: steady_clock.
-  std::function<std::chrono::steady_clock::time_point()> now;
+  // Time for backoff waits, and to tell a watch the server ends within a second
+  // without any event (treated as a failure, so a misbehaving server cannot
+  // make the reflector spin). Default: common::SystemWaits().
+  common::Waits* waits = nullptr;
   // Applied to every object before it is stored and handed to handlers (like
   // client-go's SetTransform): keep only the fields the owner reads, so a cache
   // of many large objects (pods) stays small. It must keep metadata.namespace,
@@ -99,9 +105,18 @@ struct ReflectorHandlers {
   std::function<void(bool relist)> on_watch_restart;  // each new watch after the first
 };
 
+enum class ReflectorState {
+  kEmpty,     // no list yet, or a relist is due (after 410 Gone)
+  kListing,   // listing (all pages)
+  kWatching,  // a watch from the last resourceVersion is open (or opening)
+  kBackoff,   // waiting after a failed list or watch
+  kStopped,
+};
+const char* ReflectorStateName(ReflectorState s);
+
 class Reflector {
  public:
-  Reflector(Client& client, ReflectorOptions options, ReflectorHandlers handlers);
+  Reflector(Interface& client, ReflectorOptions options, ReflectorHandlers handlers);
   ~Reflector();  // stops and joins
   Reflector(const Reflector&) = delete;
   Reflector& operator=(const Reflector&) = delete;
@@ -119,15 +134,22 @@ class Reflector {
   std::optional<nlohmann::json> Find(const std::string& key) const;
   std::uint64_t watch_restarts() const { return watch_restarts_.load(); }
   std::uint64_t relists() const { return relists_.load(); }  // after the initial list
+  ReflectorState state() const { return state_.load(); }
+  // The delay of the latest backoff wait (zero before the first).
+  std::chrono::milliseconds last_backoff() const { return last_backoff_.load(); }
 
  private:
-  bool ListAndReplace();  // false: failed (reported)
+  // false: failed (reported); *error gets the failure.
+  bool ListAndReplace(Error* error);
   void OnEvent(const WatchEvent& ev);
+  // Backoff state for `d` (at least the error's Retry-After); true when stopped.
+  bool Sleep(Backoff& backoff, const Error* error);
 
-  Client& client_;
+  Interface& client_;
   ReflectorOptions options_;
   ReflectorHandlers handlers_;
-  StopSignal stop_;
+  StopSignal stop_;          // interrupts a blocked list/watch
+  common::Stopper sleeper_;  // interrupts a backoff wait
   std::thread thread_;
 
   mutable std::mutex mu_;
@@ -137,6 +159,8 @@ class Reflector {
   std::atomic<bool> synced_{false};
   std::atomic<std::uint64_t> watch_restarts_{0};
   std::atomic<std::uint64_t> relists_{0};
+  std::atomic<ReflectorState> state_{ReflectorState::kEmpty};
+  std::atomic<std::chrono::milliseconds> last_backoff_{std::chrono::milliseconds(0)};
   std::uint64_t events_this_watch_ = 0;  // run thread only
 };
 

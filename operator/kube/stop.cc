@@ -10,6 +10,7 @@ void StopSignal::Stop() {
   // Under the lock: DetachMulti cannot return (and the handle cannot be freed)
   // while the wakeup is in flight.
   if (state_->multi != nullptr) curl_multi_wakeup(static_cast<CURLM*>(state_->multi));
+  if (state_->waker) state_->waker();
   state_->cv.notify_all();
 }
 
@@ -33,6 +34,18 @@ bool StopSignal::AttachMulti(void* multi) const {
 void StopSignal::DetachMulti() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->multi = nullptr;
+}
+
+bool StopSignal::AttachWaker(std::function<void()> wake) const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  if (state_->stopped) return false;
+  state_->waker = std::move(wake);
+  return true;
+}
+
+void StopSignal::DetachWaker() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->waker = nullptr;
 }
 
 }  // namespace healthgate::kube

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -24,13 +25,20 @@ class StopSignal {
   // stays valid until Detach returns.
   bool AttachMulti(void* multi) const;
   void DetachMulti() const;
+  // The same for any other blocking wait (an in-memory watch): while attached,
+  // Stop() calls `wake` (under the signal's lock: `wake` must not call back
+  // into this signal). Attach returns false when already stopped; Detach
+  // returns after a call in flight has finished.
+  bool AttachWaker(std::function<void()> wake) const;
+  void DetachWaker() const;
 
  private:
   struct State {
     mutable std::mutex mu;
     std::condition_variable cv;
     bool stopped = false;
-    void* multi = nullptr;  // CURLM*, guarded by mu
+    void* multi = nullptr;        // CURLM*, guarded by mu
+    std::function<void()> waker;  // guarded by mu
   };
   std::shared_ptr<State> state_;
 };

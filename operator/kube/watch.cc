@@ -1,5 +1,7 @@
 #include "operator/kube/watch.h"
 
+#include <algorithm>
+
 namespace healthgate::kube {
 
 bool LineFramer::Feed(std::string_view data, const std::function<bool(std::string_view)>& on_line) {
@@ -97,6 +99,11 @@ Error ApiErrorFromStatus(long http_code, const nlohmann::json& status) {
     }
     if (auto m = status.find("message"); m != status.end() && m->is_string()) {
       e.message = m->get<std::string>();
+    }
+    if (auto d = status.find("details"); d != status.end() && d->is_object()) {
+      auto r = d->find("retryAfterSeconds");
+      if (r != d->end() && r->is_number_integer() && r->get<long>() > 0)
+        e.retry_after = std::chrono::seconds(std::min(r->get<long>(), 86'400L));
     }
   }
   e.reason = ReasonFrom(e.reason_text, e.http_code);

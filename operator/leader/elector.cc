@@ -2,16 +2,17 @@
 
 namespace healthgate::leader {
 
-Elector::Elector(kube::Client& client, std::string ns, std::string name, LeaseConfig config,
-                 const healthgate::Clock& clock, Metrics* metrics, Logger& log, Callbacks callbacks)
+Elector::Elector(kube::Interface& client, std::string ns, std::string name, LeaseConfig config,
+                 common::Waits& waits, Metrics* metrics, Logger& log, Callbacks callbacks)
     : client_(client),
       leases_{"coordination.k8s.io", "v1", "leases", std::move(ns)},
       name_(std::move(name)),
       config_(std::move(config)),
-      clock_(clock),
+      clock_(waits.clock()),
       metrics_(metrics),
       log_(log),
-      callbacks_(std::move(callbacks)) {}
+      callbacks_(std::move(callbacks)),
+      stop_(waits) {}
 
 Elector::~Elector() { Stop(); }
 
@@ -47,7 +48,8 @@ void Elector::Run() {
                  {{"lease", leases_.ns + "/" + name_}, {"identity", config_.identity}});
       if (callbacks_.on_lost) callbacks_.on_lost();
     }
-  } while (!stop_.WaitFor(config_.retry_period));
+    ++rounds_;
+  } while (!stop_.SleepFor(config_.retry_period));
 }
 
 bool Elector::Round() {

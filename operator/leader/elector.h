@@ -5,18 +5,23 @@
 // Release() gives the lease up on shutdown (empty holder), so a standby takes
 // over at once.
 //
+// Time (the lease clock and the retry-period wait) comes from a common::Waits,
+// so tests drive the loop with a simulated clock.
+//
 // Thread-safety: Start/Stop/Release from the owner; callbacks on the elector's
 // thread; leading() from any thread.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "common/clock.h"
-#include "operator/kube/client.h"
+#include "common/wait.h"
+#include "operator/kube/interface.h"
 #include "operator/leader/lease.h"
 #include "operator/log/log.h"
 #include "operator/metrics/metrics.h"
@@ -29,21 +34,23 @@ class Elector {
     std::function<void()> on_started;
     std::function<void()> on_lost;
   };
-  Elector(kube::Client& client, std::string ns, std::string name, LeaseConfig config,
-          const healthgate::Clock& clock, Metrics* metrics, Logger& log, Callbacks callbacks);
+  Elector(kube::Interface& client, std::string ns, std::string name, LeaseConfig config,
+          common::Waits& waits, Metrics* metrics, Logger& log, Callbacks callbacks);
   ~Elector();
   void Start();
   void Stop();
   // Gives the lease up if we hold it (on SIGTERM). Call after Stop().
   void Release();
   bool leading() const { return leading_.load(); }
+  // Completed rounds (read, decide, write), for tests.
+  std::uint64_t rounds() const { return rounds_.load(); }
 
  private:
   void Run();
   // One round: read, decide, write. Returns true while we hold the lease.
   bool Round();
 
-  kube::Client& client_;
+  kube::Interface& client_;
   kube::ResourceRef leases_;
   std::string name_;
   LeaseConfig config_;
@@ -54,7 +61,8 @@ class Elector {
   ElectorState state_;
   std::optional<nlohmann::json> held_;  // the Lease object as we last wrote it
   std::atomic<bool> leading_{false};
-  kube::StopSignal stop_;
+  std::atomic<std::uint64_t> rounds_{0};
+  common::Stopper stop_;
   std::thread thread_;
 };
 

@@ -1,5 +1,6 @@
 #include "operator/sinks/events.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 
@@ -43,13 +44,14 @@ std::size_t SentEvents::size() const {
   return n;
 }
 
-EventRecorder::EventRecorder(kube::Client& client, Metrics* metrics, Logger& log,
-                             const healthgate::Clock& clock, Options options)
+EventRecorder::EventRecorder(kube::Interface& client, Metrics* metrics, Logger& log,
+                             common::Waits& waits, Options options)
     : client_(client),
       metrics_(metrics),
       log_(log),
-      clock_(clock),
+      clock_(waits.clock()),
       options_(std::move(options)),
+      cond_(waits),
       sent_(options_.dedupe_window) {}
 
 EventRecorder::~EventRecorder() { Stop(); }
@@ -60,17 +62,17 @@ void EventRecorder::Start() {
 
 void EventRecorder::Stop() {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(cond_.mu());
     stop_ = true;
   }
-  cv_.notify_all();
+  cond_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void EventRecorder::Seed(const nlohmann::json& object) {
   const auto& meta = object.value("metadata", nlohmann::json::object());
   const std::string key = meta.value("namespace", "") + "/" + meta.value("name", "");
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   uids_[key] = meta.value("uid", "");
   const std::string ready = ReadyOf(object);
   if (!last_ready_.contains(key) && (ready == "True" || ready == "False")) last_ready_[key] = ready;
@@ -80,7 +82,7 @@ void EventRecorder::Observe(const results::CheckSnapshot& s) {
   const std::string now = s.ready.status;
   if (now != "True" && now != "False") return;  // pending: no verdict yet
   const std::string key = s.key();
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   auto it = last_ready_.find(key);
   const bool first = it == last_ready_.end();
   if (!first && it->second == now) return;
@@ -99,11 +101,11 @@ void EventRecorder::Observe(const results::CheckSnapshot& s) {
     queue_.push_back({s.ns, s.name, "Normal", "Ready", s.ready.message});
   else
     queue_.push_back({s.ns, s.name, "Warning", "NotReady", s.ready.message});
-  cv_.notify_all();
+  cond_.NotifyAll();
 }
 
 void EventRecorder::Forget(const std::string& ns, const std::string& name) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   const std::string key = ns + "/" + name;
   last_ready_.erase(key);
   uids_.erase(key);
@@ -111,32 +113,55 @@ void EventRecorder::Forget(const std::string& ns, const std::string& name) {
 }
 
 std::uint64_t EventRecorder::emitted() const {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   return emitted_;
 }
 
+std::uint64_t EventRecorder::dropped() const {
+  std::lock_guard lock(cond_.mu());
+  return dropped_;
+}
+
 void EventRecorder::Run() {
-  std::unique_lock lock(mu_);
+  std::unique_lock lock(cond_.mu());
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    cond_.Wait(lock, [this] { return stop_ || !queue_.empty(); });
     if (stop_) return;
     Pending e = std::move(queue_.front());
     queue_.pop_front();
-    lock.unlock();
-    Emit(e);
-    lock.lock();
+    std::chrono::nanoseconds delay = kFirstRetry;
+    for (int attempt = 1;; ++attempt) {
+      lock.unlock();
+      std::optional<kube::Error> failed = Emit(e);
+      lock.lock();
+      if (!failed) break;
+      const bool retry = failed->IsRetryable() && attempt < kMaxAttempts;
+      if (!retry) {
+        ++dropped_;
+        log_.Warn("cannot record event", {{"namespace", e.ns},
+                                          {"healthcheck", e.name},
+                                          {"reason", e.reason},
+                                          {"attempts", attempt},
+                                          {"error", failed->ToString()}});
+        break;
+      }
+      const std::chrono::nanoseconds wait =
+          std::max(delay, std::chrono::nanoseconds(failed->retry_after));
+      delay *= 2;
+      if (cond_.WaitFor(lock, wait, [this] { return stop_; })) return;
+    }
   }
 }
 
-void EventRecorder::Emit(const Pending& e) {
-  if (options_.may_write && !options_.may_write()) return;
+std::optional<kube::Error> EventRecorder::Emit(const Pending& e) {
+  if (options_.may_write && !options_.may_write()) return std::nullopt;
   const kube::ResourceRef events{"", "v1", "events", e.ns};
   const std::string check = e.ns + "/" + e.name;
   const auto wall = clock_.WallNow();
   std::string uid;
   std::optional<SentEvents::Sent> previous;
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(cond_.mu());
     uid = uids_[check];
     previous = sent_.Find(check, e.reason, e.message, wall);
   }
@@ -144,12 +169,13 @@ void EventRecorder::Emit(const Pending& e) {
     nlohmann::json patch = {{"count", previous->count + 1}, {"lastTimestamp", kube::Time(wall)}};
     auto r = client_.Patch(events, previous->event_name, kube::PatchType::kMerge, patch);
     if (r.ok()) {
-      std::lock_guard lock(mu_);
+      std::lock_guard lock(cond_.mu());
       sent_.Remember(check, e.reason, {previous->event_name, e.message, previous->count + 1, wall});
       ++emitted_;
       if (metrics_) metrics_->EventEmitted(e.type);
-      return;
+      return std::nullopt;
     }
+    if (r.error().IsRetryable()) return r.error();  // try the same patch again later
     // The Event expired or was deleted: create a new one below.
   }
   const std::string dedupe = check + "|" + e.reason + "|" + e.message;
@@ -177,17 +203,12 @@ void EventRecorder::Emit(const Pending& e) {
                           {"reportingComponent", "healthgate.dev/operator"},
                           {"reportingInstance", options_.reporting_instance}};
   auto r = client_.Create(events, event);
-  if (!r.ok()) {
-    log_.Warn("cannot record event", {{"namespace", e.ns},
-                                      {"healthcheck", e.name},
-                                      {"reason", e.reason},
-                                      {"error", r.error().ToString()}});
-    return;
-  }
-  std::lock_guard lock(mu_);
+  if (!r.ok()) return r.error();
+  std::lock_guard lock(cond_.mu());
   sent_.Remember(check, e.reason, {event_name, e.message, 1, wall});
   ++emitted_;
   if (metrics_) metrics_->EventEmitted(e.type);
+  return std::nullopt;
 }
 
 }  // namespace healthgate::sinks

@@ -8,6 +8,11 @@
 // The last Ready state known per check is seeded from the object's stored
 // status, so a restarted operator does not announce what users already saw.
 //
+// An Event the API server refuses for a passing reason (429, 5xx, no answer) is
+// retried up to kMaxAttempts times with a doubling delay (1 s, 2 s, 4 s ...), and
+// never sooner than a Retry-After the server asked for; Stop() interrupts the
+// wait. A permanent refusal (403, 422 ...) is logged and dropped.
+//
 // Thread-safety: Observe/Seed/Forget are cheap and may be called from any thread
 // (the probe loop included); API calls happen on the recorder's own thread.
 #pragma once
@@ -24,7 +29,8 @@
 #include <thread>
 
 #include "common/clock.h"
-#include "operator/kube/client.h"
+#include "common/wait.h"
+#include "operator/kube/interface.h"
 #include "operator/log/log.h"
 #include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
@@ -66,7 +72,10 @@ class EventRecorder {
     // leader announces them.
     std::function<bool()> may_write;
   };
-  EventRecorder(kube::Client& client, Metrics* metrics, Logger& log, const healthgate::Clock& clock,
+  static constexpr int kMaxAttempts = 5;
+  static constexpr std::chrono::seconds kFirstRetry{1};
+
+  EventRecorder(kube::Interface& client, Metrics* metrics, Logger& log, common::Waits& waits,
                 Options options);
   ~EventRecorder();
 
@@ -79,6 +88,8 @@ class EventRecorder {
   void Observe(const results::CheckSnapshot& snapshot);
   void Forget(const std::string& ns, const std::string& name);
   std::uint64_t emitted() const;
+  // Transitions given up after kMaxAttempts or a permanent refusal.
+  std::uint64_t dropped() const;
 
  private:
   struct Pending {
@@ -88,22 +99,24 @@ class EventRecorder {
   // oldest are dropped (logged) beyond it.
   static constexpr std::size_t kMaxQueued = 1024;
   void Run();
-  void Emit(const Pending& e);
+  // One attempt; nullopt when done (sent, or not to be sent), else the error.
+  std::optional<kube::Error> Emit(const Pending& e);
 
-  kube::Client& client_;
+  kube::Interface& client_;
   Metrics* metrics_;
   Logger& log_;
   const healthgate::Clock& clock_;
   Options options_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // cond_.mu() guards everything below.
+  mutable common::Condition cond_;
   std::map<std::string, std::string> last_ready_;  // key -> "True"/"False"
   std::map<std::string, std::string> uids_;
   std::deque<Pending> queue_;
   SentEvents sent_;
   bool stop_ = false;
   std::uint64_t emitted_ = 0;
+  std::uint64_t dropped_ = 0;
   std::thread thread_;
 };
 

@@ -110,15 +110,22 @@ nlohmann::json GatePodView(const nlohmann::json& pod) {
   return view;
 }
 
-ReadinessGates::ReadinessGates(kube::Client& client, const results::Store& store, Metrics* metrics,
-                               Logger& log, const healthgate::Clock& clock, Options options)
+ReadinessGates::ReadinessGates(kube::Interface& client, const results::Store& store,
+                               Metrics* metrics, Logger& log, common::Waits& waits, Options options)
     : client_(client),
       store_(store),
       metrics_(metrics),
       log_(log),
-      clock_(clock),
+      waits_(waits),
+      clock_(waits.clock()),
       options_(std::move(options)),
-      queue_(WorkQueue::Options{options_.retry_min, options_.retry_max, options_.may_write, {}}) {}
+      queue_(WorkQueue::Options{
+          options_.retry_min, options_.retry_max, options_.may_write, {}, &waits}) {}
+
+const kube::Reflector* ReadinessGates::pod_reflector() const {
+  std::lock_guard lock(mu_);
+  return pods_.get();
+}
 
 ReadinessGates::~ReadinessGates() { Stop(); }
 
@@ -147,6 +154,7 @@ void ReadinessGates::StartPodWatch() {
   kube::ReflectorOptions ro;
   ro.ref = kube::ResourceRef{"", "v1", "pods", options_.ns};
   ro.transform = GatePodView;
+  ro.waits = &waits_;
   pods_ = std::make_unique<kube::Reflector>(
       client_, ro,
       kube::ReflectorHandlers{[this](const nlohmann::json& p) { OnPod(p); },

@@ -31,13 +31,14 @@
 #include <thread>
 
 #include "common/clock.h"
-#include "operator/kube/client.h"
+#include "common/wait.h"
+#include "operator/api/v1alpha1/model.h"
+#include "operator/kube/interface.h"
 #include "operator/kube/reflector.h"
 #include "operator/log/log.h"
 #include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
 #include "operator/sinks/work_queue.h"
-#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::sinks {
 
@@ -84,8 +85,10 @@ class ReadinessGates {
     std::chrono::milliseconds retry_min{500};
     std::chrono::milliseconds retry_max{30'000};
   };
-  ReadinessGates(kube::Client& client, const results::Store& store, Metrics* metrics, Logger& log,
-                 const healthgate::Clock& clock, Options options);
+  // `waits` gives the clock (transition times), the retry waits and the pod
+  // reflector's backoff.
+  ReadinessGates(kube::Interface& client, const results::Store& store, Metrics* metrics,
+                 Logger& log, common::Waits& waits, Options options);
   ~ReadinessGates();
   ReadinessGates(const ReadinessGates&) = delete;
   ReadinessGates& operator=(const ReadinessGates&) = delete;
@@ -101,6 +104,10 @@ class ReadinessGates {
   // The check's snapshot changed (a store notice).
   void CheckChanged(const std::string& ns, const std::string& name);
 
+  // For tests: the pod reflector (null until the first gate), pods waiting.
+  const kube::Reflector* pod_reflector() const;
+  std::size_t pending() const { return queue_.size(); }
+
  private:
   struct Gate {
     std::string ns;
@@ -114,10 +121,11 @@ class ReadinessGates {
   void Run();
   void Reconcile(const std::string& pod_key);
 
-  kube::Client& client_;
+  kube::Interface& client_;
   const results::Store& store_;
   Metrics* metrics_;
   Logger& log_;
+  common::Waits& waits_;
   const healthgate::Clock& clock_;
   Options options_;
 

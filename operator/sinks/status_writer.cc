@@ -6,6 +6,24 @@
 
 namespace healthgate::sinks {
 
+StatusPatchFn PatchStatusThrough(kube::Interface& api, kube::ResourceRef collection) {
+  return
+      [&api, collection = std::move(collection)](const std::string& ns, const std::string& name,
+                                                 const nlohmann::json& status, std::string* error) {
+        // A merge patch keeps fields it does not name: clear optional ones explicitly.
+        nlohmann::json body = status;
+        if (!body.contains("invalidSpec")) body["invalidSpec"] = nullptr;
+        body["lastProbeTime"] = nullptr;  // written by earlier versions, no longer kept
+        auto r = api.PatchStatus(collection.InNamespace(ns), name, kube::PatchType::kMerge,
+                                 nlohmann::json{{"status", std::move(body)}});
+        if (r.ok()) return WriteResult::kOk;
+        *error = r.error().ToString();
+        if (r.error().IsConflict()) return WriteResult::kConflict;
+        if (r.error().IsNotFound()) return WriteResult::kNotFound;
+        return WriteResult::kError;
+      };
+}
+
 nlohmann::json VisibleStatus(const nlohmann::json& status) {
   nlohmann::json v = status;
   v.erase("lastProbeTime");
@@ -71,7 +89,8 @@ StatusWriter::StatusWriter(const results::Store& store, StatusPatchFn patch, Met
       metrics_(metrics),
       log_(log),
       options_(options),
-      queue_(WorkQueue::Options{options_.retry_min, options_.retry_max, options_.may_write, {}}) {}
+      queue_(WorkQueue::Options{
+          options_.retry_min, options_.retry_max, options_.may_write, {}, options_.waits}) {}
 
 StatusWriter::~StatusWriter() { Stop(); }
 

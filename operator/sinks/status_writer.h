@@ -23,6 +23,8 @@
 #include <string>
 #include <thread>
 
+#include "common/wait.h"
+#include "operator/kube/interface.h"
 #include "operator/log/log.h"
 #include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
@@ -35,6 +37,11 @@ enum class WriteResult { kOk, kConflict, kNotFound, kError };
 // Writes `status` (the whole status object) for ns/name; sets `error` on failure.
 using StatusPatchFn = std::function<WriteResult(const std::string& ns, const std::string& name,
                                                 const nlohmann::json& status, std::string* error)>;
+
+// The production StatusPatchFn: a merge patch of `status` through the status
+// subresource of `collection` (any namespace), clearing the optional fields the
+// status does not name; 409 -> kConflict, 404 -> kNotFound, else kError.
+StatusPatchFn PatchStatusThrough(kube::Interface& api, kube::ResourceRef collection);
 
 // The part of a status that a write is needed for (volatile fields removed).
 nlohmann::json VisibleStatus(const nlohmann::json& status);
@@ -73,6 +80,7 @@ class StatusWriter {
     ObservedStatusFn observed;
     // When set and false, nothing is written (a standby); dirty objects wait.
     std::function<bool()> may_write;
+    common::Waits* waits = nullptr;  // retry waits; default common::SystemWaits()
   };
   StatusWriter(const results::Store& store, StatusPatchFn patch, Metrics* metrics, Logger& log,
                Options options);
@@ -87,6 +95,7 @@ class StatusWriter {
   // The object is gone: drop what we remember of it.
   void Forget(const std::string& ns, const std::string& name);
   std::uint64_t writes() const;
+  std::size_t pending() const { return queue_.size(); }
 
  private:
   void Run();

@@ -4,38 +4,42 @@
 
 namespace healthgate::sinks {
 
-WorkQueue::WorkQueue(Options options) : options_(std::move(options)) {}
+WorkQueue::WorkQueue(Options options)
+    : options_(std::move(options)),
+      cond_(options_.waits != nullptr ? *options_.waits : common::SystemWaits()) {}
 
 void WorkQueue::Add(const std::string& key) {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(cond_.mu());
     queued_.insert(key);
+    ++adds_;
   }
-  cv_.notify_all();
+  cond_.NotifyAll();
 }
 
 std::chrono::milliseconds WorkQueue::Retry(const std::string& key) {
   std::chrono::milliseconds b;
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(cond_.mu());
     auto& backoff = backoff_[key];
     backoff = backoff.count() == 0 ? options_.retry_min : std::min(backoff * 2, options_.retry_max);
     b = backoff;
     retry_at_[key] = Now() + b;
     queued_.insert(key);
+    ++adds_;
   }
-  cv_.notify_all();
+  cond_.NotifyAll();
   return b;
 }
 
 void WorkQueue::Succeeded(const std::string& key) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   retry_at_.erase(key);
   backoff_.erase(key);
 }
 
 void WorkQueue::Forget(const std::string& key) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   queued_.erase(key);
   retry_at_.erase(key);
   backoff_.erase(key);
@@ -55,7 +59,7 @@ std::optional<std::string> WorkQueue::TakeDue(TimePoint now, TimePoint* wake) {
 }
 
 std::optional<std::string> WorkQueue::Next() {
-  std::unique_lock lock(mu_);
+  std::unique_lock lock(cond_.mu());
   while (!shutdown_) {
     const TimePoint now = Now();
     TimePoint wake = now + std::chrono::hours(1);
@@ -64,30 +68,32 @@ std::optional<std::string> WorkQueue::Next() {
       return r == retry_at_.end() || r->second <= now;
     });
     if (any_due && options_.may_process && !options_.may_process()) {
-      cv_.wait_for(lock, std::chrono::milliseconds(200));  // standby: keep them
+      // Standby: keep them; look again in a while.
+      cond_.WaitFor(lock, std::chrono::milliseconds(200), [this] { return shutdown_; });
       continue;
     }
     if (auto key = TakeDue(now, &wake)) return key;
-    cv_.wait_until(lock, wake);
+    const std::uint64_t seen = adds_;
+    cond_.WaitUntil(lock, wake, [&] { return shutdown_ || adds_ != seen; });
   }
   return std::nullopt;
 }
 
 std::optional<std::string> WorkQueue::TryNext() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   return TakeDue(Now(), nullptr);
 }
 
 void WorkQueue::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(cond_.mu());
     shutdown_ = true;
   }
-  cv_.notify_all();
+  cond_.NotifyAll();
 }
 
 std::size_t WorkQueue::size() const {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(cond_.mu());
   return queued_.size();
 }
 

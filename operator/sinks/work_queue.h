@@ -6,17 +6,22 @@
 //    backoff starts over once it succeeds (Succeeded) or is dropped (Forget);
 //  - while `may_process` says no (a standby), keys wait in the queue.
 //
+// Next()'s waits (for a retry to become due, or a standby's poll) go through a
+// common::Waits, so tests drive them with a simulated clock.
+//
 // Thread-safety: every method is thread-safe; Next() is meant for one worker.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+
+#include "common/wait.h"
 
 namespace healthgate::sinks {
 
@@ -27,7 +32,8 @@ class WorkQueue {
     std::chrono::milliseconds retry_min{200};
     std::chrono::milliseconds retry_max{5000};
     std::function<bool()> may_process;  // when set and false, Next() holds keys back
-    std::function<TimePoint()> now;     // default: steady_clock
+    std::function<TimePoint()> now;     // default: the waits' clock
+    common::Waits* waits = nullptr;     // default: common::SystemWaits()
   };
   explicit WorkQueue(Options options);
 
@@ -52,11 +58,12 @@ class WorkQueue {
  private:
   // mu_ held. A due key, or the earliest time one becomes due.
   std::optional<std::string> TakeDue(TimePoint now, TimePoint* wake);
-  TimePoint Now() const { return options_.now ? options_.now() : std::chrono::steady_clock::now(); }
+  TimePoint Now() const { return options_.now ? options_.now() : cond_.Now(); }
 
   Options options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  // cond_.mu() guards everything below.
+  mutable common::Condition cond_;
+  std::uint64_t adds_ = 0;  // bumped by Add/Retry: wakes a waiting Next()
   std::set<std::string> queued_;
   std::map<std::string, TimePoint> retry_at_;
   std::map<std::string, std::chrono::milliseconds> backoff_;

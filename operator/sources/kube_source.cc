@@ -2,7 +2,7 @@
 
 namespace healthgate::sources {
 
-KubeSecretResolver::KubeSecretResolver(kube::Client& client, Logger& log)
+KubeSecretResolver::KubeSecretResolver(kube::Interface& client, Logger& log)
     : KubeSecretResolver(
           [&client](const std::string& ns, const std::string& name) {
             return client.Get(kube::ResourceRef{"", "v1", "secrets", ns}, name);
@@ -14,14 +14,15 @@ KubeSecretResolver::KubeSecretResolver(GetFn get, Logger& log,
     : get_(std::move(get)), log_(log), now_(std::move(now)) {}
 
 std::optional<std::string> KubeSecretResolver::Get(const std::string& ns,
-                                                   const v1alpha1::SecretRef& ref, std::string* error) {
+                                                   const v1alpha1::SecretRef& ref,
+                                                   std::string* error) {
   v1alpha1::SecretLookup r = Lookup(ns, ref);
   if (!r.value && error != nullptr) *error = r.error;
   return r.value;
 }
 
 v1alpha1::SecretLookup KubeSecretResolver::Read(const std::string& ns,
-                                            const v1alpha1::SecretRef& ref) const {
+                                                const v1alpha1::SecretRef& ref) const {
   v1alpha1::SecretLookup out;
   auto secret = get_(ns, ref.name);
   if (!secret.ok()) {
@@ -54,7 +55,8 @@ v1alpha1::SecretLookup KubeSecretResolver::Read(const std::string& ns,
   return out;
 }
 
-v1alpha1::SecretLookup KubeSecretResolver::Lookup(const std::string& ns, const v1alpha1::SecretRef& ref) {
+v1alpha1::SecretLookup KubeSecretResolver::Lookup(const std::string& ns,
+                                                  const v1alpha1::SecretRef& ref) {
   v1alpha1::SecretLookup r = Read(ns, ref);  // the API call runs outside the lock
   const std::string id = ns + "/" + ref.name + "/" + ref.key;
   const auto now = Now();
@@ -104,8 +106,8 @@ kube::ReflectorOptions ReflectorOptionsFor(const std::string& ns) {
 }
 }  // namespace
 
-KubeSource::KubeSource(kube::Client& client, controller::Controller& controller, Metrics* metrics,
-                       Logger& log, Options options, Hooks hooks)
+KubeSource::KubeSource(kube::Interface& client, controller::Controller& controller,
+                       Metrics* metrics, Logger& log, Options options, Hooks hooks)
     : controller_(controller),
       metrics_(metrics),
       log_(log),

@@ -20,12 +20,13 @@
 #include <string>
 #include <thread>
 
+#include "operator/api/v1alpha1/model.h"
 #include "operator/controller/controller.h"
-#include "operator/kube/client.h"
+#include "operator/kube/config.h"
+#include "operator/kube/interface.h"
 #include "operator/kube/reflector.h"
 #include "operator/log/log.h"
 #include "operator/metrics/metrics.h"
-#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::sources {
 
@@ -47,7 +48,7 @@ class KubeSecretResolver final : public v1alpha1::SecretResolver {
  public:
   using GetFn =
       std::function<kube::Result<nlohmann::json>(const std::string& ns, const std::string& name)>;
-  KubeSecretResolver(kube::Client& client, Logger& log);
+  KubeSecretResolver(kube::Interface& client, Logger& log);
   // For tests: `get` stands in for the API call; `now` for the steady clock.
   KubeSecretResolver(GetFn get, Logger& log,
                      std::function<std::chrono::steady_clock::time_point()> now = {});
@@ -91,7 +92,7 @@ class KubeSource {
                        const std::optional<v1alpha1::ReadinessGate>& gate)>
         on_gate;
   };
-  KubeSource(kube::Client& client, controller::Controller& controller, Metrics* metrics,
+  KubeSource(kube::Interface& client, controller::Controller& controller, Metrics* metrics,
              Logger& log, Options options, Hooks hooks);
   ~KubeSource();
   KubeSource(const KubeSource&) = delete;

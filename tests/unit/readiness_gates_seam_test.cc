@@ -1,0 +1,111 @@
+// Pod readiness gates against the in-memory API and simulated waits: the pod
+// condition is patched, a 409 is retried after the queue's backoff, a 404 (the
+// pod is gone) is not retried.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "common/wait.h"
+#include "operator/sinks/readiness_gates.h"
+#include "tests/support/fake_kube.h"
+
+namespace healthgate::sinks {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::Eventually;
+using testing::FakeKube;
+using testing::Verb;
+
+const kube::ResourceRef kPods{"", "v1", "pods", "shop"};
+const std::string kType = "healthgate.dev/orders";
+
+json Pod(const std::string& name) {
+  return json{{"metadata", {{"name", name}, {"labels", {{"app", "web"}}}}},
+              {"spec", {{"readinessGates", json::array({{{"conditionType", kType}}})}}},
+              {"status", {{"conditions", json::array()}}}};
+}
+
+std::string PodPath(const std::string& name) {
+  return "/api/v1/namespaces/shop/pods/" + name + "/status";
+}
+
+std::string GateStatus(const std::optional<json>& pod) {
+  if (!pod) return "no pod";
+  for (const auto& c : pod->value("/status/conditions"_json_pointer, json::array()))
+    if (c.value("type", "") == kType) return c.value("status", "") + "/" + c.value("reason", "");
+  return "none";
+}
+
+class ReadinessGatesSeam : public ::testing::Test {
+ protected:
+  ReadinessGatesSeam()
+      : out_(std::tmpfile()),
+        log_(LogLevel::kError, out_, waits_.clock()),
+        store_(waits_.clock()) {}
+  ~ReadinessGatesSeam() override {
+    gates_.Stop();
+    std::fclose(out_);
+  }
+  void StartGate() {
+    gates_.Start();
+    v1alpha1::ReadinessGate g;
+    g.pod_selector.match_labels = {{"app", "web"}};
+    g.condition_type = kType;
+    gates_.SetGate("shop", "orders", g);
+  }
+  FakeKube kube_;
+  common::SimWaits waits_;
+  std::FILE* out_;
+  Logger log_;
+  results::Store store_;
+  ReadinessGates gates_{kube_, store_, nullptr,
+                        log_,  waits_, ReadinessGates::Options{"shop", {}, 500ms, 30s}};
+};
+
+TEST_F(ReadinessGatesSeam, PatchesThePodConditionOnce) {
+  kube_.Put(kPods, Pod("web-1"));
+  StartGate();
+  ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-1"), 1));
+  EXPECT_EQ(GateStatus(kube_.Object(kPods, "web-1")), "False/ProbesPending")
+      << "no verdict yet: the pod stays out of its Services";
+  for (const auto& c : kube_.calls())
+    if (c.verb == Verb::kPatchStatus) {
+      EXPECT_EQ(c.patch_type, kube::PatchType::kStrategicMerge);
+    }
+  // The patched pod comes back through the watch and compares equal.
+  ASSERT_TRUE(Eventually([&] {
+    auto p = gates_.pod_reflector() ? gates_.pod_reflector()->Find("shop/web-1") : std::nullopt;
+    return p && GateStatus(p) == "False/ProbesPending" && gates_.pending() == 0;
+  }));
+  EXPECT_EQ(kube_.Count(Verb::kPatchStatus), 1u);
+}
+
+TEST_F(ReadinessGatesSeam, AConflictIsRetriedAfterTheBackoff) {
+  kube_.Put(kPods, Pod("web-1"));
+  kube_.FailNext(Verb::kPatchStatus, PodPath("web-1"), FakeKube::Conflict());
+  StartGate();
+  ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-1"), 1));
+  ASSERT_TRUE(Eventually([&] { return gates_.pending() == 1; })) << "queued for a retry";
+  EXPECT_EQ(GateStatus(kube_.Object(kPods, "web-1")), "none");
+  ASSERT_TRUE(waits_.AwaitTimedBlocked(1));
+  EXPECT_EQ(*waits_.NextDeadline() - waits_.clock().Now(), 500ms) << "retry_min";
+  waits_.Advance(500ms);
+  ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-1"), 2));
+  EXPECT_EQ(GateStatus(kube_.Object(kPods, "web-1")), "False/ProbesPending");
+}
+
+TEST_F(ReadinessGatesSeam, AGonePodIsNotRetried) {
+  kube_.Put(kPods, Pod("web-1"));
+  kube_.FailNext(Verb::kPatchStatus, PodPath("web-1"), FakeKube::NotFound());
+  StartGate();
+  ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-1"), 1));
+  waits_.Advance(1min);            // past any retry delay
+  kube_.Put(kPods, Pod("web-2"));  // a later reconcile, to know the worker moved on
+  ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-2"), 1));
+  EXPECT_EQ(kube_.Count(Verb::kPatchStatus, PodPath("web-1")), 1u);
+}
+
+}  // namespace
+}  // namespace healthgate::sinks
