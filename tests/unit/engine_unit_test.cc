@@ -96,9 +96,9 @@ TEST_F(CgroupTree, V2OwnCgroupThenRoot) {
 TEST_F(CgroupTree, V1CpuController) {
   Write("cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "150000\n");
   Write("cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n");
-  EXPECT_EQ(CgroupCpuQuota("4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n0::/\n",
-                           root_.string()),
-            2u);
+  EXPECT_EQ(
+      CgroupCpuQuota("4:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n0::/\n", root_.string()),
+      2u);
 }
 
 TEST_F(CgroupTree, UnlimitedOrAbsent) {
