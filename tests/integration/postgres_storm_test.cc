@@ -38,9 +38,9 @@ double Sum(const std::string& text, const std::string& pattern) {
 double PgbenchConnectRate(const PostgresServer& pg, const std::string& dir) {
   const std::string script = dir + "/select1.sql";
   std::ofstream(script) << "SELECT 1;\n";
-  const std::string cmd = "/usr/lib/postgresql/15/bin/pgbench -n -C -c 4 -j 2 -T 3 -h 127.0.0.1 -p " +
-                          std::to_string(pg.port()) + " -U postgres -f " + script +
-                          " postgres 2>&1";
+  const std::string cmd =
+      "/usr/lib/postgresql/15/bin/pgbench -n -C -c 4 -j 2 -T 3 -h 127.0.0.1 -p " +
+      std::to_string(pg.port()) + " -U postgres -f " + script + " postgres 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return 0;
   std::string out;
@@ -74,10 +74,10 @@ TEST(PostgresStorm, BoundedBackendsNoFalseFailures) {
   const fs::path manifest = fs::path(dir.path()) / "storm.yaml";
   std::ofstream(manifest) << manifests.str();
   const int port = FreePort();
-  Process hg({HEALTHGATE_BINARY, "local", "-f", manifest.string(), "--http-address",
-              "127.0.0.1:" + std::to_string(port), "--max-in-flight-per-database",
-              std::to_string(kBound)},
-             dir.path() + "/healthgate.log");
+  Process hg(
+      {HEALTHGATE_BINARY, "local", "-f", manifest.string(), "--http-address",
+       "127.0.0.1:" + std::to_string(port), "--max-in-flight-per-database", std::to_string(kBound)},
+      dir.path() + "/healthgate.log");
   auto get = [port](const std::string& path) {
     httplib::Client c("127.0.0.1", port);
     c.set_connection_timeout(1s);
@@ -102,7 +102,8 @@ TEST(PostgresStorm, BoundedBackendsNoFalseFailures) {
     std::this_thread::sleep_for(50ms);
   }
   const std::string m1 = metrics_at();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string ok_re =
       R"re(healthgate_probes_total\{[^}]*result="success"[^}]*\} ([0-9.e+]+))re";
   const std::string failed_re =

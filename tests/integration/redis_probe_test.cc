@@ -261,7 +261,6 @@ TEST(RedisProbe, TriesEveryResolvedAddress) {
   EXPECT_TRUE(r.healthy) << r.message;
 }
 
-
 // --- hostile replies (fake servers: a real Redis cannot be made to send these) ---
 
 constexpr std::uint64_t kRssBound = 64ull << 20;  // +64 MiB over the process' RSS
