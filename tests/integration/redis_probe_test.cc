@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 #include "probes/run_once.h"
 #include "tests/support/dead_then_live.h"
 #include "tests/support/hostile_servers.h"
