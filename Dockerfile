@@ -30,6 +30,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake ./cmake
+COPY common ./common
 COPY probes ./probes
 COPY operator ./operator
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEALTHGATE_BUILD_TESTS=OFF \

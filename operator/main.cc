@@ -7,14 +7,14 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/clock.h"
+#include "common/version.h"
 #include "operator/cli/check.h"
 #include "operator/cli/local.h"
 #include "operator/cli/operator.h"
 #include "operator/cli/wait.h"
 #include "operator/log/log.h"
 #include "operator/spec/model.h"
-#include "operator/version.h"
-#include "probes/engine/clock.h"
 
 namespace {
 
@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
     }
     level = *parsed;
   }
-  healthgate::probes::RealClock clock;
+  healthgate::RealClock clock;
 
   if (*check_cmd) return healthgate::cli::RunCheck(check, stdout, stderr);
   if (*local_cmd) {

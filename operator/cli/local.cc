@@ -11,7 +11,7 @@
 
 namespace healthgate::cli {
 
-int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& log) {
+int RunLocal(const LocalOptions& options, const healthgate::Clock& clock, Logger& log) {
   StopSignals stop;  // before any thread starts
   auto server_options = ServingOptions(options.http_address, log);
   if (!server_options) return 2;

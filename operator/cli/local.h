@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "operator/log/log.h"
-#include "probes/engine/clock.h"
 #include "probes/engine/engine.h"
 
 namespace healthgate::cli {
@@ -28,6 +28,6 @@ struct LocalOptions {
   std::chrono::milliseconds poll_interval{500};
 };
 
-int RunLocal(const LocalOptions& options, const probes::Clock& clock, Logger& log);
+int RunLocal(const LocalOptions& options, const healthgate::Clock& clock, Logger& log);
 
 }  // namespace healthgate::cli

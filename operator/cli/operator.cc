@@ -40,7 +40,7 @@ sinks::WriteResult ToWriteResult(const kube::Error& e) {
 
 }  // namespace
 
-int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log) {
+int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log) {
   StopSignals stop;  // before any thread starts
   auto server_options = ServingOptions(options.http_address, log);
   if (!server_options) return 2;

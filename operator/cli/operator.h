@@ -6,8 +6,8 @@
 #include <chrono>
 #include <string>
 
+#include "common/clock.h"
 #include "operator/log/log.h"
-#include "probes/engine/clock.h"
 #include "probes/engine/engine.h"
 
 namespace healthgate::cli {
@@ -29,6 +29,6 @@ struct OperatorOptions {
   probes::EngineOptions engine;           // as LocalOptions::engine
 };
 
-int RunOperator(const OperatorOptions& options, const probes::Clock& clock, Logger& log);
+int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log);
 
 }  // namespace healthgate::cli

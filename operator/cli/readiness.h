@@ -14,15 +14,15 @@
 #include <mutex>
 #include <optional>
 
+#include "common/clock.h"
 #include "operator/results/store.h"
 #include "operator/server/server.h"
-#include "probes/engine/clock.h"
 
 namespace healthgate::cli {
 
 class StartupReadiness {
  public:
-  StartupReadiness(const results::Store& store, const probes::Clock& clock,
+  StartupReadiness(const results::Store& store, const healthgate::Clock& clock,
                    probes::Duration verdict_wait)
       : store_(store), clock_(clock), verdict_wait_(verdict_wait) {}
 
@@ -33,12 +33,12 @@ class StartupReadiness {
 
  private:
   const results::Store& store_;
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   const probes::Duration verdict_wait_;
   std::mutex mu_;  // serializes Loaded()
   std::atomic<bool> loaded_{false};
   mutable std::atomic<bool> ready_{false};
-  probes::MonoTime loaded_at_{};  // written before loaded_ is set
+  healthgate::MonoTime loaded_at_{};  // written before loaded_ is set
 };
 
 }  // namespace healthgate::cli

@@ -29,7 +29,7 @@ long Get(const std::string& url, std::chrono::milliseconds timeout, std::string*
 
 }  // namespace
 
-int RunWait(const WaitOptions& options, const probes::Clock& clock, std::FILE* out,
+int RunWait(const WaitOptions& options, const healthgate::Clock& clock, std::FILE* out,
             std::FILE* err) {
   auto slash = options.target.find('/');
   if (slash == std::string::npos || slash == 0 || slash + 1 == options.target.size() ||

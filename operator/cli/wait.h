@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 
 namespace healthgate::cli {
 
@@ -18,6 +18,7 @@ struct WaitOptions {
   std::chrono::milliseconds period = std::chrono::seconds(1);
 };
 
-int RunWait(const WaitOptions& options, const probes::Clock& clock, std::FILE* out, std::FILE* err);
+int RunWait(const WaitOptions& options, const healthgate::Clock& clock, std::FILE* out,
+            std::FILE* err);
 
 }  // namespace healthgate::cli

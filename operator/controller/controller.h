@@ -35,8 +35,8 @@
 #include <vector>
 
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
 #include "operator/spec/model.h"
 #include "probes/engine/engine.h"
 #include "probes/engine/loop.h"

@@ -2,7 +2,7 @@
 
 namespace healthgate::controller {
 
-Runtime::Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
+Runtime::Runtime(const healthgate::Clock& clock, Logger& log, spec::SecretResolver& secrets,
                  std::uint64_t seed, probes::EngineOptions engine)
     : clock_(clock),
       log_(log),
@@ -85,7 +85,7 @@ bool Runtime::WaitApplied(std::chrono::milliseconds timeout) {
   return controller_.WaitApplied(timeout);
 }
 
-probes::MonoTime Runtime::LastHeartbeat() const {
+healthgate::MonoTime Runtime::LastHeartbeat() const {
   return std::min(loop_.LastHeartbeat(), engine_.OldestHeartbeat());
 }
 

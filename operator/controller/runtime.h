@@ -21,12 +21,12 @@
 #include <optional>
 #include <vector>
 
+#include "common/clock.h"
 #include "operator/controller/controller.h"
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
 #include "operator/spec/model.h"
-#include "probes/engine/clock.h"
 #include "probes/engine/engine.h"
 #include "probes/engine/loop.h"
 
@@ -34,7 +34,7 @@ namespace healthgate::controller {
 
 class Runtime {
  public:
-  Runtime(const probes::Clock& clock, Logger& log, spec::SecretResolver& secrets,
+  Runtime(const healthgate::Clock& clock, Logger& log, spec::SecretResolver& secrets,
           std::uint64_t seed, probes::EngineOptions engine = {});
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -49,7 +49,7 @@ class Runtime {
   // Every loop (control and probe loops) made progress within `max_age` (/livez).
   bool LoopAlive(std::chrono::milliseconds max_age) const;
   // The oldest heartbeat of all loops (for server::HeartbeatLiveness).
-  probes::MonoTime LastHeartbeat() const;
+  healthgate::MonoTime LastHeartbeat() const;
 
   results::Store& store() { return store_; }
   Metrics& metrics() { return metrics_; }
@@ -60,7 +60,7 @@ class Runtime {
  private:
   void ReportLoad();  // control loop, every second
 
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   Logger& log_;
   probes::Loop loop_;  // the control loop
   results::Store store_;
@@ -71,7 +71,7 @@ class Runtime {
   // Control loop only.
   struct LoopWatch {
     std::uint64_t skipped_seen = 0;
-    std::optional<probes::MonoTime> saturated_since;
+    std::optional<healthgate::MonoTime> saturated_since;
     bool warned = false;
   };
   std::vector<LoopWatch> watch_;

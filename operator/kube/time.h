@@ -4,11 +4,13 @@
 
 #include <string>
 
-#include "probes/engine/clock.h"
+#include "common/rfc3339.h"
 
 namespace healthgate::kube {
 
-std::string Time(probes::WallTime t);       // 2026-11-26T13:28:20Z
-std::string MicroTime(probes::WallTime t);  // 2026-11-26T13:28:20.123456Z
+// 2026-11-26T13:28:20Z
+inline std::string Time(WallTime t) { return Rfc3339(t, Rfc3339Precision::kSeconds); }
+// 2026-11-26T13:28:20.123456Z
+inline std::string MicroTime(WallTime t) { return Rfc3339(t, Rfc3339Precision::kMicros); }
 
 }  // namespace healthgate::kube

@@ -3,7 +3,7 @@
 namespace healthgate::leader {
 
 Elector::Elector(kube::Client& client, std::string ns, std::string name, LeaseConfig config,
-                 const probes::Clock& clock, Metrics* metrics, Logger& log, Callbacks callbacks)
+                 const healthgate::Clock& clock, Metrics* metrics, Logger& log, Callbacks callbacks)
     : client_(client),
       leases_{"coordination.k8s.io", "v1", "leases", std::move(ns)},
       name_(std::move(name)),

@@ -15,11 +15,11 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "operator/kube/client.h"
 #include "operator/leader/lease.h"
 #include "operator/log/log.h"
-#include "operator/sinks/metrics.h"
-#include "probes/engine/clock.h"
+#include "operator/metrics/metrics.h"
 
 namespace healthgate::leader {
 
@@ -30,7 +30,7 @@ class Elector {
     std::function<void()> on_lost;
   };
   Elector(kube::Client& client, std::string ns, std::string name, LeaseConfig config,
-          const probes::Clock& clock, Metrics* metrics, Logger& log, Callbacks callbacks);
+          const healthgate::Clock& clock, Metrics* metrics, Logger& log, Callbacks callbacks);
   ~Elector();
   void Start();
   void Stop();
@@ -47,7 +47,7 @@ class Elector {
   kube::ResourceRef leases_;
   std::string name_;
   LeaseConfig config_;
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   Metrics* metrics_;
   Logger& log_;
   Callbacks callbacks_;

@@ -26,7 +26,7 @@ nlohmann::json LeaseSpec(const LeaseRecord& r) {
 }
 
 Action Decide(ElectorState& state, const std::optional<LeaseRecord>& current,
-              const LeaseConfig& config, probes::MonoTime now) {
+              const LeaseConfig& config, healthgate::MonoTime now) {
   if (!current) {
     state.observed.reset();
     return Action::kCreate;
@@ -46,7 +46,7 @@ Action Decide(ElectorState& state, const std::optional<LeaseRecord>& current,
 }
 
 LeaseRecord NextRecord(Action action, const std::optional<LeaseRecord>& current,
-                       const LeaseConfig& config, probes::WallTime wall_now) {
+                       const LeaseConfig& config, healthgate::WallTime wall_now) {
   LeaseRecord r;
   r.holder = config.identity;
   r.lease_duration_seconds = config.lease_duration.count();
@@ -69,7 +69,7 @@ LeaseRecord NextRecord(Action action, const std::optional<LeaseRecord>& current,
   return r;
 }
 
-bool MustStepDown(const ElectorState& state, const LeaseConfig& config, probes::MonoTime now) {
+bool MustStepDown(const ElectorState& state, const LeaseConfig& config, healthgate::MonoTime now) {
   return state.leading && now - state.last_renew > config.renew_deadline;
 }
 

@@ -16,8 +16,8 @@
 #include <optional>
 #include <string>
 
+#include "common/clock.h"
 #include "operator/kube/time.h"
-#include "probes/engine/clock.h"
 
 namespace healthgate::leader {
 
@@ -53,21 +53,21 @@ enum class Action {
 // What a replica remembers between steps.
 struct ElectorState {
   std::optional<LeaseRecord> observed;  // last record seen
-  probes::MonoTime observed_at{};       // when it last CHANGED, by our clock
+  healthgate::MonoTime observed_at{};   // when it last CHANGED, by our clock
   bool leading = false;
-  probes::MonoTime last_renew{};  // our last successful renew/acquire
+  healthgate::MonoTime last_renew{};  // our last successful renew/acquire
 };
 
 // Called after reading the lease (nullopt: it does not exist). Updates the
 // observation and returns what to do next.
 Action Decide(ElectorState& state, const std::optional<LeaseRecord>& current,
-              const LeaseConfig& config, probes::MonoTime now);
+              const LeaseConfig& config, healthgate::MonoTime now);
 
 // The record to write for kCreate/kAcquire/kRenew.
 LeaseRecord NextRecord(Action action, const std::optional<LeaseRecord>& current,
-                       const LeaseConfig& config, probes::WallTime wall_now);
+                       const LeaseConfig& config, healthgate::WallTime wall_now);
 
 // A leader that has not renewed within renew_deadline must stop leading.
-bool MustStepDown(const ElectorState& state, const LeaseConfig& config, probes::MonoTime now);
+bool MustStepDown(const ElectorState& state, const LeaseConfig& config, healthgate::MonoTime now);
 
 }  // namespace healthgate::leader

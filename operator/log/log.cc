@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "common/rfc3339.h"
+
 namespace healthgate {
 
 std::optional<LogLevel> ParseLogLevel(std::string_view text) {
@@ -28,26 +30,13 @@ const char* LevelName(LogLevel l) {
 }
 }  // namespace
 
-std::string FormatTimestamp(probes::WallTime t) {
-  auto since = t.time_since_epoch();
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(since);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(since - secs).count();
-  std::time_t tt = static_cast<std::time_t>(secs.count());
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
-
-Logger::Logger(LogLevel level, std::FILE* out, const probes::Clock& clock)
+Logger::Logger(LogLevel level, std::FILE* out, const healthgate::Clock& clock)
     : level_(level), out_(out), clock_(clock) {}
 
 void Logger::Log(LogLevel level, std::string_view msg, const nlohmann::json& fields) {
   if (!Enabled(level)) return;
   nlohmann::json line = nlohmann::json::object();
-  line["ts"] = FormatTimestamp(clock_.WallNow());
+  line["ts"] = Rfc3339(clock_.WallNow(), Rfc3339Precision::kMillis);
   line["level"] = LevelName(level);
   line["msg"] = msg;
   if (fields.is_object()) {

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 
 namespace healthgate {
 
@@ -20,7 +20,7 @@ std::optional<LogLevel> ParseLogLevel(std::string_view text);
 class Logger {
  public:
   // Writes to `out` (not owned, e.g. stdout); `clock` stamps `ts` (RFC 3339, UTC, ms).
-  Logger(LogLevel level, std::FILE* out, const probes::Clock& clock);
+  Logger(LogLevel level, std::FILE* out, const healthgate::Clock& clock);
 
   bool Enabled(LogLevel level) const { return level >= level_; }
   void Log(LogLevel level, std::string_view msg,
@@ -41,11 +41,8 @@ class Logger {
  private:
   LogLevel level_;
   std::FILE* out_;
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   std::mutex mu_;
 };
-
-// RFC 3339 UTC with milliseconds, e.g. 2026-11-25T13:28:20.123Z.
-std::string FormatTimestamp(probes::WallTime t);
 
 }  // namespace healthgate

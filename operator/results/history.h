@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <iterator>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 #include "probes/result.h"
 
 namespace healthgate::results {
@@ -22,13 +22,14 @@ namespace healthgate::results {
 class HistoryEntry {
  public:
   HistoryEntry() = default;
-  HistoryEntry(probes::WallTime at, bool healthy, probes::Reason reason, probes::Duration latency)
+  HistoryEntry(healthgate::WallTime at, bool healthy, probes::Reason reason,
+               probes::Duration latency)
       : at_(at),
         latency_us_(ToMicros(latency)),
         reason_(static_cast<std::uint8_t>(reason)),
         healthy_(healthy) {}
 
-  probes::WallTime at() const { return at_; }
+  healthgate::WallTime at() const { return at_; }
   bool healthy() const { return healthy_; }
   probes::Reason reason() const { return static_cast<probes::Reason>(reason_); }
   double latency_ms() const { return static_cast<double>(latency_us_) / 1000.0; }
@@ -39,7 +40,7 @@ class HistoryEntry {
     return static_cast<std::uint32_t>(std::clamp<std::int64_t>(us, 0, UINT32_MAX));
   }
 
-  probes::WallTime at_{};
+  healthgate::WallTime at_{};
   std::uint32_t latency_us_ = 0;
   std::uint8_t reason_ = 0;  // a probes::Reason (fewer than 256 values)
   bool healthy_ = false;

@@ -1,6 +1,6 @@
 #include "operator/results/json.h"
 
-#include "operator/log/log.h"
+#include "common/rfc3339.h"
 
 namespace healthgate::results {
 
@@ -9,12 +9,12 @@ using nlohmann::json;
 namespace {
 
 json OptTime(const std::optional<WallTime>& t) {
-  return t ? json(FormatTimestamp(*t)) : json(nullptr);
+  return t ? json(Rfc3339(*t, Rfc3339Precision::kMillis)) : json(nullptr);
 }
 
 // Kubernetes wants whole seconds in metav1.Time (RFC 3339 without fraction).
 std::string KubeTime(WallTime t) {
-  std::string s = FormatTimestamp(t);  // ...T13:28:20.123Z
+  std::string s = Rfc3339(t, Rfc3339Precision::kMillis);  // ...T13:28:20.123Z
   return s.substr(0, 19) + "Z";
 }
 
@@ -97,7 +97,7 @@ json CheckJson(const CheckSnapshot& s, bool with_history) {
     if (with_history) {
       json h = json::array();
       for (const HistoryEntry& e : p.history) {
-        h.push_back({{"time", FormatTimestamp(e.at())},
+        h.push_back({{"time", Rfc3339(e.at(), Rfc3339Precision::kMillis)},
                      {"healthy", e.healthy()},
                      {"reason", probes::ReasonName(e.reason())},
                      {"latencyMs", e.latency_ms()}});

@@ -18,14 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "operator/results/history.h"
-#include "probes/engine/clock.h"
 #include "probes/engine/thresholds.h"
 #include "probes/result.h"
 
 namespace healthgate::results {
 
-using probes::WallTime;
+using healthgate::WallTime;
 
 // What the controller tells the store about one probe of a check.
 struct ProbeInfo {
@@ -116,7 +116,7 @@ class Store {
   enum class Change { kUpserted, kRemoved };
   using Subscriber = std::function<void(const SnapshotPtr& snapshot, Change change)>;
 
-  explicit Store(const probes::Clock& clock) : clock_(clock) {}
+  explicit Store(const healthgate::Clock& clock) : clock_(clock) {}
 
   // Adds or updates a check's definition. Records of probes whose name and type
   // are unchanged are kept unless `reset_probes` names them (their definition
@@ -140,7 +140,7 @@ class Store {
  private:
   void Publish(const SnapshotPtr& s, Change c);
 
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   mutable std::mutex mu_;
   std::map<std::string, SnapshotPtr> checks_;  // key ns/name
   std::mutex sub_mu_;

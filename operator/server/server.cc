@@ -90,7 +90,7 @@ std::vector<std::string_view> Segments(std::string_view path, bool& ok) {
   return out;
 }
 
-double AgeSeconds(const std::optional<probes::WallTime>& t, const probes::Clock& clock) {
+double AgeSeconds(const std::optional<healthgate::WallTime>& t, const healthgate::Clock& clock) {
   if (!t) return -1;
   return std::max(0.0, std::chrono::duration<double>(clock.WallNow() - *t).count());
 }
@@ -102,7 +102,7 @@ std::string CheckState(const results::CheckSnapshot& s) {
 
 // Body of /ready/NS/NAME and /health/NS/NAME: the verdict and one line per
 // probe, small enough for a kubelet probe or a human with curl.
-json VerdictJson(const results::CheckSnapshot& s, const probes::Clock& clock) {
+json VerdictJson(const results::CheckSnapshot& s, const healthgate::Clock& clock) {
   json probes_json = json::array();
   for (const results::ProbeRecord& p : s.probes) {
     bool blocked = !p.info->blocked_reason.empty();
@@ -131,8 +131,8 @@ json VerdictJson(const results::CheckSnapshot& s, const probes::Clock& clock) {
 
 }  // namespace
 
-StatusFn HeartbeatLiveness(std::function<probes::MonoTime()> heartbeat, const probes::Clock& clock,
-                           probes::Duration max_age) {
+StatusFn HeartbeatLiveness(std::function<healthgate::MonoTime()> heartbeat,
+                           const healthgate::Clock& clock, probes::Duration max_age) {
   return [heartbeat = std::move(heartbeat), &clock, max_age]() -> HealthStatus {
     probes::Duration age = clock.Now() - heartbeat();
     if (age <= max_age) return {true, ""};
@@ -410,7 +410,7 @@ struct Request {
   RouteMatch match;
   bool head = false;
   std::optional<std::string> ns_param;  // ?namespace= of the API list
-  probes::MonoTime start;
+  healthgate::MonoTime start;
   std::size_t body_bytes = 0;
   bool dispatched = false;
   bool ready = false;  // `reply` was filled by a handler thread

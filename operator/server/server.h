@@ -33,10 +33,10 @@
 #include <string>
 #include <string_view>
 
+#include "common/clock.h"
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
-#include "probes/engine/clock.h"
 
 namespace healthgate::server {
 
@@ -53,8 +53,8 @@ using StatusFn = std::function<HealthStatus()>;
 // Liveness from a loop heartbeat: fails when the last heartbeat is older than
 // `max_age` by `clock`. `heartbeat` must be thread-safe (probes::Loop's
 // LastHeartbeat() is an atomic read).
-StatusFn HeartbeatLiveness(std::function<probes::MonoTime()> heartbeat, const probes::Clock& clock,
-                           probes::Duration max_age);
+StatusFn HeartbeatLiveness(std::function<healthgate::MonoTime()> heartbeat,
+                           const healthgate::Clock& clock, probes::Duration max_age);
 
 struct BindAddress {
   std::string host;  // "0.0.0.0" when the address gave none
@@ -124,7 +124,7 @@ struct ServerInputs {
   StatusFn liveness;
   StatusFn readiness;
   Logger& logger;
-  const probes::Clock& clock;  // request durations and result ages
+  const healthgate::Clock& clock;  // request durations and result ages
 };
 
 class Server {

@@ -20,7 +20,8 @@ std::string ReadyOf(const nlohmann::json& object) {
 
 std::optional<SentEvents::Sent> SentEvents::Find(const std::string& check,
                                                  const std::string& reason,
-                                                 const std::string& message, probes::WallTime now) {
+                                                 const std::string& message,
+                                                 healthgate::WallTime now) {
   auto c = by_check_.find(check);
   if (c == by_check_.end()) return std::nullopt;
   std::erase_if(c->second, [&](const auto& kv) { return now - kv.second.at >= window_; });
@@ -43,7 +44,7 @@ std::size_t SentEvents::size() const {
 }
 
 EventRecorder::EventRecorder(kube::Client& client, Metrics* metrics, Logger& log,
-                             const probes::Clock& clock, Options options)
+                             const healthgate::Clock& clock, Options options)
     : client_(client),
       metrics_(metrics),
       log_(log),

@@ -23,11 +23,11 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "operator/kube/client.h"
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
-#include "probes/engine/clock.h"
 
 namespace healthgate::sinks {
 
@@ -42,12 +42,12 @@ class SentEvents {
     std::string event_name;
     std::string message;
     int count = 0;
-    probes::WallTime at{};
+    healthgate::WallTime at{};
   };
   explicit SentEvents(std::chrono::minutes window) : window_(window) {}
   // The Event to bump for (check, reason, message) at `now`, if one is in the window.
   std::optional<Sent> Find(const std::string& check, const std::string& reason,
-                           const std::string& message, probes::WallTime now);
+                           const std::string& message, healthgate::WallTime now);
   void Remember(const std::string& check, const std::string& reason, Sent sent);
   void Forget(const std::string& check) { by_check_.erase(check); }
   std::size_t size() const;  // remembered Events, all checks
@@ -66,7 +66,7 @@ class EventRecorder {
     // leader announces them.
     std::function<bool()> may_write;
   };
-  EventRecorder(kube::Client& client, Metrics* metrics, Logger& log, const probes::Clock& clock,
+  EventRecorder(kube::Client& client, Metrics* metrics, Logger& log, const healthgate::Clock& clock,
                 Options options);
   ~EventRecorder();
 
@@ -93,7 +93,7 @@ class EventRecorder {
   kube::Client& client_;
   Metrics* metrics_;
   Logger& log_;
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   Options options_;
 
   mutable std::mutex mu_;

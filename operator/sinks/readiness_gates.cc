@@ -111,7 +111,7 @@ nlohmann::json GatePodView(const nlohmann::json& pod) {
 }
 
 ReadinessGates::ReadinessGates(kube::Client& client, const results::Store& store, Metrics* metrics,
-                               Logger& log, const probes::Clock& clock, Options options)
+                               Logger& log, const healthgate::Clock& clock, Options options)
     : client_(client),
       store_(store),
       metrics_(metrics),

@@ -30,14 +30,14 @@
 #include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "operator/kube/client.h"
 #include "operator/kube/reflector.h"
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
 #include "operator/sinks/work_queue.h"
 #include "operator/spec/model.h"
-#include "probes/engine/clock.h"
 
 namespace healthgate::sinks {
 
@@ -85,7 +85,7 @@ class ReadinessGates {
     std::chrono::milliseconds retry_max{30'000};
   };
   ReadinessGates(kube::Client& client, const results::Store& store, Metrics* metrics, Logger& log,
-                 const probes::Clock& clock, Options options);
+                 const healthgate::Clock& clock, Options options);
   ~ReadinessGates();
   ReadinessGates(const ReadinessGates&) = delete;
   ReadinessGates& operator=(const ReadinessGates&) = delete;
@@ -118,7 +118,7 @@ class ReadinessGates {
   const results::Store& store_;
   Metrics* metrics_;
   Logger& log_;
-  const probes::Clock& clock_;
+  const healthgate::Clock& clock_;
   Options options_;
 
   WorkQueue queue_;  // pod keys ns/name

@@ -24,8 +24,8 @@
 #include <thread>
 
 #include "operator/log/log.h"
+#include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/sinks/metrics.h"
 #include "operator/sinks/work_queue.h"
 
 namespace healthgate::sinks {

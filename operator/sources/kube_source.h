@@ -24,7 +24,7 @@
 #include "operator/kube/client.h"
 #include "operator/kube/reflector.h"
 #include "operator/log/log.h"
-#include "operator/sinks/metrics.h"
+#include "operator/metrics/metrics.h"
 #include "operator/spec/model.h"
 
 namespace healthgate::sources {

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "probes/engine/scheduler.h"
+#include "probes/definition.h"
 #include "probes/target.h"
 
 namespace healthgate::spec {

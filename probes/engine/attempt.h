@@ -5,8 +5,8 @@
 
 #include <memory>
 
-#include "probes/engine/clock.h"
-#include "probes/engine/timers.h"
+#include "common/clock.h"
+#include "common/timers.h"
 #include "probes/prober.h"
 
 namespace healthgate::probes {

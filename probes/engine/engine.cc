@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/random.h"
 #include "probes/engine/cpus.h"
 #include "probes/engine/loop.h"
-#include "probes/engine/random.h"
 #include "probes/engine/resolver.h"
 #include "probes/probe_set.h"
 

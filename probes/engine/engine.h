@@ -26,7 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 #include "probes/engine/scheduler.h"
 
 namespace healthgate::probes {

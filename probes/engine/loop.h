@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "probes/engine/clock.h"
-#include "probes/engine/timers.h"
+#include "common/clock.h"
+#include "common/timers.h"
 
 namespace healthgate::probes {
 

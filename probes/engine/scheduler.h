@@ -38,8 +38,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/random.h"
+#include "probes/definition.h"
 #include "probes/engine/attempt.h"
-#include "probes/engine/random.h"
 #include "probes/engine/thresholds.h"
 #include "probes/prober.h"
 
@@ -48,27 +49,6 @@ namespace healthgate::probes {
 // Targets are immutable once defined and shared: the controller keeps the spec a
 // target came from, and the scheduler points into it rather than holding a copy
 // (tens of thousands of probes).
-using TargetPtr = std::shared_ptr<const Target>;
-
-struct ProbeDefinition {
-  std::string key;   // unique per scheduler, e.g. "namespace/check/probe"
-  TargetPtr target;  // never null in a definition given to the scheduler
-  Duration interval = std::chrono::seconds(10);
-  Duration timeout = std::chrono::seconds(2);
-  Duration initial_delay{0};
-  Thresholds thresholds;
-  // Attempts of this probe start only while fewer than this many run against its
-  // endpoint (0: the scheduler's per-endpoint or per-database bound).
-  std::size_t max_concurrent = 0;
-  // Equal targets compare by value: the same probe from a re-read spec is the same.
-  bool operator==(const ProbeDefinition& o) const {
-    return key == o.key && (target == o.target || (target && o.target && *target == *o.target)) &&
-           interval == o.interval && timeout == o.timeout && initial_delay == o.initial_delay &&
-           thresholds.success == o.thresholds.success &&
-           thresholds.failure == o.thresholds.failure && max_concurrent == o.max_concurrent;
-  }
-};
-
 struct ProbeEvent {
   const std::string& key;
   const Target& target;

@@ -155,7 +155,7 @@ struct Seen {
 
 TEST(EngineLoops, EndpointsStayOnOneLoopAndTheLoopsShareTheWork) {
   EofListeners listeners(16);
-  probes::RealClock clock;
+  healthgate::RealClock clock;
   Seen seen;
   EngineOptions options;
   options.threads = 4;
@@ -234,7 +234,7 @@ TEST(EngineLoops, EndpointsStayOnOneLoopAndTheLoopsShareTheWork) {
 // Destroying a running engine with attempts in flight is clean (TSan, ASan).
 TEST(EngineLoops, StopsWithAttemptsInFlight) {
   EofListeners listeners(4);
-  probes::RealClock clock;
+  healthgate::RealClock clock;
   std::atomic<int> results{0};
   EngineOptions options;
   options.threads = 3;

@@ -1,7 +1,7 @@
 // The metrics text is checked by Prometheus' own linter, promtool (Debian
 // package `prometheus`). A missing promtool fails the test: it is a declared
 // test dependency (scripts/setup.sh), never a reason to skip.
-#include "operator/sinks/metrics.h"
+#include "operator/metrics/metrics.h"
 
 #include <gtest/gtest.h>
 

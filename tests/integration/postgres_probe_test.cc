@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 #include "probes/run_once.h"
 #include "probes/text.h"
 #include "tests/support/dead_then_live.h"

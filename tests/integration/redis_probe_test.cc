@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 #include "probes/run_once.h"
 #include "tests/support/dead_then_live.h"
 #include "tests/support/hostile_servers.h"
@@ -260,7 +260,6 @@ TEST(RedisProbe, TriesEveryResolvedAddress) {
   Result r = testing::RunWithDeadThenLive<RedisProber>(Config(server.port()));
   EXPECT_TRUE(r.healthy) << r.message;
 }
-
 
 // --- hostile replies (fake servers: a real Redis cannot be made to send these) ---
 

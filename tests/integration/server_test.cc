@@ -347,17 +347,18 @@ class ServerTest : public ::testing::Test {
   void StartServer(ServerOptions options = {}) {
     options.address = "127.0.0.1:0";
     server_ = std::make_unique<Server>(
-        options,
-        ServerInputs{
-            store_, metrics_,
-            HeartbeatLiveness(
-                [this] { return probes::MonoTime(std::chrono::nanoseconds(heartbeat_ns_.load())); },
-                clock_, seconds(5)),
-            [this]() -> HealthStatus {
-              if (ready_) return {true, "leader"};
-              return {false, "initial load not done"};
-            },
-            logger_, clock_});
+        options, ServerInputs{store_, metrics_,
+                              HeartbeatLiveness(
+                                  [this] {
+                                    return healthgate::MonoTime(
+                                        std::chrono::nanoseconds(heartbeat_ns_.load()));
+                                  },
+                                  clock_, seconds(5)),
+                              [this]() -> HealthStatus {
+                                if (ready_) return {true, "leader"};
+                                return {false, "initial load not done"};
+                              },
+                              logger_, clock_});
     auto err = server_->Start();
     ASSERT_FALSE(err.has_value()) << *err;
     ASSERT_GT(server_->BoundPort(), 0);
@@ -416,7 +417,7 @@ class ServerTest : public ::testing::Test {
     return r ? r->body : "";
   }
 
-  probes::SimClock clock_;
+  healthgate::SimClock clock_;
   results::Store store_{clock_};
   std::FILE* log_file_;
   Logger logger_;

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
 #include "probes/probe.h"
@@ -39,7 +39,7 @@ class DeadThenLiveResolver final : public probes::Resolver {
 // Runs one attempt of `Prober` with a DeadThenLiveResolver on a private loop.
 template <typename Prober, typename Config>
 probes::Result RunWithDeadThenLive(const Config& config) {
-  probes::RealClock clock;
+  healthgate::RealClock clock;
   probes::Loop loop(clock);
   DeadThenLiveResolver resolver(loop);
   Prober prober(loop, resolver);

@@ -7,7 +7,7 @@ namespace {
 
 using std::chrono::minutes;
 
-probes::WallTime At(int minute) { return probes::WallTime{} + minutes(minute); }
+healthgate::WallTime At(int minute) { return healthgate::WallTime{} + minutes(minute); }
 
 TEST(SentEvents, RepeatWithinTheWindowIsFoundForTheCountBump) {
   SentEvents sent(minutes(10));

@@ -42,7 +42,7 @@ TEST(RingTest, CopiesAreIndependent) {
 
 TEST(HistoryEntryTest, KeepsEveryFieldInSixteenBytes) {
   static_assert(sizeof(History) <= kHistoryLength * 16 + 8);
-  probes::WallTime at{std::chrono::seconds(1'700'000'000) + std::chrono::nanoseconds(123)};
+  healthgate::WallTime at{std::chrono::seconds(1'700'000'000) + std::chrono::nanoseconds(123)};
   HistoryEntry e(at, false, Reason::kAssertion, std::chrono::nanoseconds(2'345'678));
   EXPECT_EQ(e.at(), at);
   EXPECT_FALSE(e.healthy());

@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <deque>
 
+#include "common/clock.h"
 #include "operator/kube/error.h"
 #include "operator/sources/kube_source.h"
-#include "probes/engine/clock.h"
 
 namespace healthgate::sources {
 namespace {
@@ -53,7 +53,7 @@ class KubeSecretResolverTest : public ::testing::Test {
   }
 
   std::FILE* out_;
-  probes::SimClock clock_;
+  healthgate::SimClock clock_;
   Logger log_;
   std::deque<kube::Result<json>> answers_;
   std::chrono::steady_clock::time_point now_{};

@@ -6,7 +6,7 @@ namespace healthgate::leader {
 namespace {
 using namespace std::chrono_literals;
 
-probes::MonoTime At(std::chrono::milliseconds ms) { return probes::MonoTime{ms}; }
+healthgate::MonoTime At(std::chrono::milliseconds ms) { return healthgate::MonoTime{ms}; }
 
 LeaseConfig Config(const std::string& id) {
   LeaseConfig c;
@@ -56,7 +56,7 @@ TEST(Lease, HolderDurationWinsOverOurs) {
 
 TEST(Lease, NextRecordCountsTransitionsOnlyOnTakeover) {
   auto cfg = Config("b");
-  probes::WallTime wall{std::chrono::seconds(1'800'000'000) + 123456us};
+  healthgate::WallTime wall{std::chrono::seconds(1'800'000'000) + 123456us};
   auto renew = NextRecord(Action::kRenew, Held("b", "x"), cfg, wall);
   EXPECT_EQ(renew.transitions, 3);
   EXPECT_EQ(renew.acquire_time, "2026-01-01T00:00:00.000000Z");

@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "operator/sinks/metrics.h"
+#include "operator/metrics/metrics.h"
 
 namespace healthgate {
 namespace {

@@ -1,6 +1,6 @@
 // ProbeSeriesTable: the text it writes (names, labels, buckets, escaping), the
 // families' headers once each however the text is cut into pieces, and removal.
-#include "operator/sinks/probe_series.h"
+#include "operator/metrics/probe_series.h"
 
 #include <gtest/gtest.h>
 

@@ -34,7 +34,7 @@ class ResultsStoreTest : public ::testing::Test {
   ResultsStoreTest() : store_(clock_) {
     store_.Subscribe([this](const SnapshotPtr& s, Store::Change c) { notices_.push_back({s, c}); });
   }
-  probes::SimClock clock_;
+  healthgate::SimClock clock_;
   Store store_;
   std::vector<std::pair<SnapshotPtr, Store::Change>> notices_;
 };

@@ -7,7 +7,7 @@
 #include <map>
 #include <vector>
 
-#include "probes/engine/timers.h"
+#include "common/timers.h"
 
 namespace healthgate::probes {
 namespace {

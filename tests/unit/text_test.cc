@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/timers.h"
 #include "probes/engine/attempt.h"
-#include "probes/engine/timers.h"
 
 namespace healthgate::probes {
 namespace {

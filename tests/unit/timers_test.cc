@@ -1,4 +1,4 @@
-#include "probes/engine/timers.h"
+#include "common/timers.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-#include "probes/engine/timers.h"
+#include "common/timers.h"
 
-namespace healthgate::probes {
+namespace healthgate {
 
 TimerId TimerQueue::Add(MonoTime at, std::function<void()> fn) {
   TimerId id = next_id_++;
@@ -40,4 +40,4 @@ void SimTimers::AdvanceTo(MonoTime until) {
   if (until > clock_.Now()) clock_.Set(until);
 }
 
-}  // namespace healthgate::probes
+}  // namespace healthgate

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <chrono>
 
-namespace healthgate::probes {
+namespace healthgate {
 
 using MonoTime = std::chrono::time_point<std::chrono::steady_clock, std::chrono::nanoseconds>;
 using WallTime = std::chrono::time_point<std::chrono::system_clock, std::chrono::nanoseconds>;
@@ -40,4 +40,4 @@ class SimClock final : public Clock {
   std::atomic<std::int64_t> ns_{0};
 };
 
-}  // namespace healthgate::probes
+}  // namespace healthgate

@@ -22,8 +22,8 @@
 #include <string>
 #include <string_view>
 
-#include "operator/sinks/probe_series.h"
-#include "probes/engine/clock.h"
+#include "common/clock.h"
+#include "operator/metrics/probe_series.h"
 #include "probes/engine/thresholds.h"
 #include "probes/result.h"
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <random>
 
-namespace healthgate::probes {
+namespace healthgate {
 
 class Random {
  public:
@@ -23,4 +23,4 @@ class SeededRandom final : public Random {
   std::mt19937_64 engine_;
 };
 
-}  // namespace healthgate::probes
+}  // namespace healthgate

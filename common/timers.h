@@ -11,9 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "probes/engine/clock.h"
+#include "common/clock.h"
 
-namespace healthgate::probes {
+namespace healthgate {
 
 using TimerId = std::uint64_t;
 
@@ -66,4 +66,4 @@ class SimTimers final : public Timers {
   TimerQueue q_;
 };
 
-}  // namespace healthgate::probes
+}  // namespace healthgate

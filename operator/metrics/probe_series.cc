@@ -1,4 +1,4 @@
-#include "operator/sinks/probe_series.h"
+#include "operator/metrics/probe_series.h"
 
 #include <algorithm>
 #include <charconv>

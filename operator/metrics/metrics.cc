@@ -1,4 +1,4 @@
-#include "operator/sinks/metrics.h"
+#include "operator/metrics/metrics.h"
 
 #include <dirent.h>
 #include <prometheus/text_serializer.h>
@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "operator/version.h"
+#include "common/version.h"
 
 namespace healthgate {
 

@@ -1,0 +1,18 @@
+// The one RFC 3339 formatter: UTC, "Z", a chosen number of fraction digits.
+// Kubernetes metav1.Time is kSeconds, metav1.MicroTime kMicros; logs and the
+// JSON results use kMillis.
+#pragma once
+
+#include <string>
+
+#include "common/clock.h"
+
+namespace healthgate {
+
+enum class Rfc3339Precision { kSeconds, kMillis, kMicros };
+
+// 2026-11-26T13:28:20Z, ...20.123Z, ...20.123456Z. Truncates, never rounds up
+// into the next second; instants before 1970 are formatted correctly too.
+std::string Rfc3339(WallTime t, Rfc3339Precision precision);
+
+}  // namespace healthgate

@@ -1,2 +1,0 @@
-#pragma once
-#include "operator/version_info.h"
