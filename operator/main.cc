@@ -9,12 +9,12 @@
 
 #include "common/clock.h"
 #include "common/version.h"
+#include "operator/api/v1alpha1/model.h"
 #include "operator/cli/check.h"
 #include "operator/cli/local.h"
 #include "operator/cli/operator.h"
 #include "operator/cli/wait.h"
 #include "operator/log/log.h"
-#include "operator/api/v1alpha1/model.h"
 
 namespace {
 
@@ -61,10 +61,16 @@ int main(int argc, char** argv) {
   local_cmd->add_option("--http-address", local.http_address, "address of the HTTP endpoints")
       ->capture_default_str();
   std::string local_verdict_wait = "30s";
-  auto engine_flags = [](CLI::App* cmd, healthgate::probes::Scheduler::Options& e) {
+  auto engine_flags = [](CLI::App* cmd, healthgate::probes::EngineOptions& o) {
+    healthgate::probes::Scheduler::Options& e = o.scheduler;
+    cmd->add_option("--probe-threads", o.threads,
+                    "probe loops (threads), each owning the probes of its endpoints (0: the CPUs "
+                    "this process may use, from its affinity mask and cgroup CPU quota)")
+        ->capture_default_str();
     cmd->add_option("--max-in-flight", e.max_in_flight,
-                    "probe attempts running at once; due runs beyond it wait, and a run that "
-                    "waits a whole interval is skipped (counted), never failed (0: no bound)")
+                    "probe attempts running at once in the whole process, divided between the "
+                    "probe loops; due runs beyond it wait, and a run that waits a whole interval "
+                    "is skipped (counted), never failed (0: no bound)")
         ->capture_default_str();
     cmd->add_option("--max-in-flight-per-endpoint", e.max_in_flight_per_endpoint,
                     "attempts running at once against one host:port (0: no bound)")

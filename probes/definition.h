@@ -22,11 +22,15 @@ struct ProbeDefinition {
   Duration timeout = std::chrono::seconds(2);
   Duration initial_delay{0};
   Thresholds thresholds;
+  // Attempts of this probe start only while fewer than this many run against its
+  // endpoint (0: the scheduler's per-endpoint or per-database bound).
+  std::size_t max_concurrent = 0;
   // Equal targets compare by value: the same probe from a re-read spec is the same.
   bool operator==(const ProbeDefinition& o) const {
     return key == o.key && (target == o.target || (target && o.target && *target == *o.target)) &&
            interval == o.interval && timeout == o.timeout && initial_delay == o.initial_delay &&
-           thresholds.success == o.thresholds.success && thresholds.failure == o.thresholds.failure;
+           thresholds.success == o.thresholds.success &&
+           thresholds.failure == o.thresholds.failure && max_concurrent == o.max_concurrent;
   }
 };
 

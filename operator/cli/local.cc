@@ -2,12 +2,12 @@
 
 #include <random>
 
+#include "operator/api/v1alpha1/model.h"
 #include "operator/cli/readiness.h"
 #include "operator/cli/serving.h"
 #include "operator/controller/runtime.h"
 #include "operator/server/server.h"
 #include "operator/sources/file_source.h"
-#include "operator/api/v1alpha1/model.h"
 
 namespace healthgate::cli {
 
@@ -23,11 +23,11 @@ int RunLocal(const LocalOptions& options, const healthgate::Clock& clock, Logger
   StartupReadiness readiness(runtime.store(), clock, options.verdict_wait);
   server::Server http(
       *server_options,
-      server::ServerInputs{
-          runtime.store(), runtime.metrics(),
-          server::HeartbeatLiveness([&runtime] { return runtime.loop().LastHeartbeat(); }, clock,
-                                    std::chrono::seconds(5)),
-          [&readiness] { return readiness.Check("initial load in progress"); }, log, clock});
+      server::ServerInputs{runtime.store(), runtime.metrics(),
+                           server::HeartbeatLiveness([&runtime] { return runtime.LastHeartbeat(); },
+                                                     clock, std::chrono::seconds(5)),
+                           [&readiness] { return readiness.Check("initial load in progress"); },
+                           log, clock});
   if (auto err = http.Start()) {
     log.Error("cannot serve HTTP", {{"address", options.http_address}, {"error", *err}});
     runtime.Stop();

@@ -10,7 +10,7 @@
 
 #include "common/clock.h"
 #include "operator/log/log.h"
-#include "probes/engine/scheduler.h"
+#include "probes/engine/engine.h"
 
 namespace healthgate::cli {
 
@@ -21,9 +21,9 @@ struct LocalOptions {
   // /readyz waits at most this long after the initial load for every check's
   // first verdict (--startup-verdict-wait).
   std::chrono::seconds verdict_wait{30};
-  // Admission bounds of the probe engine (--max-in-flight, --max-in-flight-per-endpoint,
-  // --max-in-flight-per-database).
-  probes::Scheduler::Options engine;
+  // Probe loops (--probe-threads) and admission bounds of the probe engine
+  // (--max-in-flight, --max-in-flight-per-endpoint, --max-in-flight-per-database).
+  probes::EngineOptions engine;
   // How often the manifests' metadata is polled for changes; SIGHUP reloads at once.
   std::chrono::milliseconds poll_interval{500};
 };

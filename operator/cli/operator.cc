@@ -120,7 +120,7 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
       *server_options,
       server::ServerInputs{
           runtime.store(), runtime.metrics(),
-          server::HeartbeatLiveness([&runtime] { return runtime.loop().LastHeartbeat(); }, clock,
+          server::HeartbeatLiveness([&runtime] { return runtime.LastHeartbeat(); }, clock,
                                     std::chrono::seconds(5)),
           // Every replica watches and probes (a hot standby), so any of them can
           // answer the per-check URLs behind a Service: ready once synced, whether

@@ -8,7 +8,7 @@
 
 #include "common/clock.h"
 #include "operator/log/log.h"
-#include "probes/engine/scheduler.h"
+#include "probes/engine/engine.h"
 
 namespace healthgate::cli {
 
@@ -26,7 +26,7 @@ struct OperatorOptions {
   std::chrono::seconds secret_refresh{30};
   bool readiness_gates = true;            // false: spec.readinessGate is logged and ignored
   std::chrono::seconds verdict_wait{30};  // as LocalOptions::verdict_wait
-  probes::Scheduler::Options engine;      // as LocalOptions::engine
+  probes::EngineOptions engine;           // as LocalOptions::engine
 };
 
 int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log);

@@ -223,31 +223,6 @@ void Controller::Apply(Planned& planned) {
   run.invalid_message = d.invalid_message;
 }
 
-void Controller::WatchSaturation() {
-  const bool saturated = scheduler_->waiting() > 0;
-  const auto now = std::chrono::steady_clock::now();
-  if (!saturated) {
-    if (saturation_warned_) {
-      deps_.log.Info("probe loop no longer saturated",
-                     {{"skipped_runs", scheduler_->skipped_runs()}});
-    }
-    saturated_since_.reset();
-    saturation_warned_ = false;
-    return;
-  }
-  if (!saturated_since_) saturated_since_ = now;
-  if (!saturation_warned_ && now - *saturated_since_ >= std::chrono::seconds(30)) {
-    saturation_warned_ = true;
-    deps_.log.Warn(
-        "probe loop saturated for 30 s: probe runs wait for a slot and some are skipped (not "
-        "failed); give healthgate more CPU, probe fewer checks, or lengthen their intervals",
-        {{"in_flight", scheduler_->in_flight()},
-         {"waiting", scheduler_->waiting()},
-         {"max_in_flight", scheduler_->max_in_flight()},
-         {"skipped_runs", scheduler_->skipped_runs()}});
-  }
-}
-
 void Controller::RemoveOnLoop(const std::string& key) {
   auto it = running_.find(key);
   if (it == running_.end()) return;
@@ -269,15 +244,9 @@ void Controller::OnProbeEvent(const probes::ProbeEvent& ev) {
   const std::string type(probes::TypeName(ev.target));
   if (deps_.metrics) {
     deps_.metrics->ProbeResult(parts->ns, parts->check, parts->probe, type, ev.result, ev.after);
+    // Skipped runs and the loops' load are sampled by the runtime (runtime.h).
     deps_.metrics->ScheduleLateness(ev.started - ev.planned);
-    if (scheduler_) {
-      for (; skipped_seen_ < scheduler_->skipped_runs(); ++skipped_seen_)
-        deps_.metrics->ScheduleSkipped();
-      deps_.metrics->ProbeLoad(scheduler_->in_flight(), scheduler_->waiting(),
-                               scheduler_->max_in_flight());
-    }
   }
-  if (scheduler_) WatchSaturation();
   if (ev.before.health != ev.after.health) {
     const bool healthy = ev.after.health == probes::Health::kHealthy;
     nlohmann::json f = {

@@ -18,8 +18,10 @@
 //
 // Thread-safety: Replace/Upsert/Remove/Refresh may be called from any thread (one
 // source thread at a time); they resolve secrets on the caller's thread (file or
-// API reads never run on the probe loop) and post the result to the loop thread,
-// which alone touches the scheduler.
+// API reads never run on the probe loops) and post the result to the control
+// loop (`Deps::loop`), which alone touches the engine. OnProbeEvent is called on
+// the probe loops, concurrently: it touches only thread-safe parts (store,
+// metrics, log).
 #pragma once
 
 #include <atomic>
@@ -32,12 +34,12 @@
 #include <string>
 #include <vector>
 
+#include "operator/api/v1alpha1/model.h"
 #include "operator/log/log.h"
 #include "operator/metrics/metrics.h"
 #include "operator/results/store.h"
-#include "operator/api/v1alpha1/model.h"
+#include "probes/engine/engine.h"
 #include "probes/engine/loop.h"
-#include "probes/engine/scheduler.h"
 
 namespace healthgate::controller {
 
@@ -70,9 +72,9 @@ class Controller {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  // Must be called on the loop thread before any reconcile runs: the scheduler
-  // this controller drives (it is created on the loop thread by the owner).
-  void AttachScheduler(probes::Scheduler* scheduler) { scheduler_ = scheduler; }
+  // Must be called before any reconcile runs: the probe engine this controller
+  // drives (from the control loop).
+  void AttachEngine(probes::Engine* engine) { scheduler_ = engine; }
 
   // The whole desired state: checks not listed are removed.
   void Replace(std::vector<DesiredCheck> desired);
@@ -82,7 +84,7 @@ class Controller {
   // Re-resolves secrets of every known check (a Secret may have changed).
   void Refresh();
 
-  // The scheduler's sink (loop thread).
+  // The engine's sink (probe loop threads, concurrently; thread-safe).
   void OnProbeEvent(const probes::ProbeEvent& event);
 
   // Number of reconciles applied on the loop thread (for readiness and tests).
@@ -122,21 +124,15 @@ class Controller {
   // Loop thread.
   void Apply(Planned& planned);
   void RemoveOnLoop(const std::string& key);
-  // Logs once when the loop has had runs waiting for a slot for 30 s, and once
-  // when it recovers (loop thread).
-  void WatchSaturation();
 
   Deps deps_;
-  probes::Scheduler* scheduler_ = nullptr;
+  probes::Engine* scheduler_ = nullptr;
 
   std::mutex desired_mu_;  // guards desired_ (source threads)
   std::map<std::string, DesiredCheck> desired_;
 
   // Loop thread only.
   std::map<std::string, Running> running_;  // by "<ns>/<name>"
-  std::uint64_t skipped_seen_ = 0;
-  std::optional<std::chrono::steady_clock::time_point> saturated_since_;
-  bool saturation_warned_ = false;
 
   void MarkApplied();
 

@@ -63,19 +63,17 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                          .Register(*registry_)),
       in_flight_(BuildGauge()
                      .Name("healthgate_probe_loop_in_flight")
-                     .Help("Probe attempts running now.")
-                     .Register(*registry_)
-                     .Add({})),
+                     .Help("Probe attempts running now, per probe loop.")
+                     .Register(*registry_)),
       waiting_(BuildGauge()
                    .Name("healthgate_probe_loop_waiting")
-                   .Help("Due probe runs waiting for an admission slot.")
-                   .Register(*registry_)
-                   .Add({})),
+                   .Help("Due probe runs waiting for an admission slot, per probe loop.")
+                   .Register(*registry_)),
       saturation_(BuildGauge()
                       .Name("healthgate_probe_loop_saturation")
-                      .Help("Attempts in flight as a share of the admission bound (1: full).")
-                      .Register(*registry_)
-                      .Add({})),
+                      .Help("Attempts in flight as a share of the probe loop's admission bound "
+                            "(1: full).")
+                      .Register(*registry_)),
       leader_(BuildGauge()
                   .Name("healthgate_leader")
                   .Help("Whether this instance holds the leader lease (1) or not (0).")
@@ -127,14 +125,16 @@ void Metrics::ScheduleLateness(probes::Duration lateness) {
   lateness_all_.Observe(std::max(0.0, std::chrono::duration<double>(lateness).count()));
 }
 
-void Metrics::ScheduleSkipped() { skipped_.Increment(); }
+void Metrics::ScheduleSkipped(std::uint64_t runs) { skipped_.Increment(static_cast<double>(runs)); }
 
-void Metrics::ProbeLoad(std::size_t in_flight, std::size_t waiting, std::size_t max_in_flight) {
-  in_flight_.Set(static_cast<double>(in_flight));
-  waiting_.Set(static_cast<double>(waiting));
-  saturation_.Set(max_in_flight == 0
-                      ? 0.0
-                      : static_cast<double>(in_flight) / static_cast<double>(max_in_flight));
+void Metrics::ProbeLoad(std::size_t loop, std::size_t in_flight, std::size_t waiting,
+                        std::size_t max_in_flight) {
+  const prometheus::Labels labels{{"loop", std::to_string(loop)}};
+  in_flight_.Add(labels).Set(static_cast<double>(in_flight));
+  waiting_.Add(labels).Set(static_cast<double>(waiting));
+  saturation_.Add(labels).Set(max_in_flight == 0 ? 0.0
+                                                 : static_cast<double>(in_flight) /
+                                                       static_cast<double>(max_in_flight));
 }
 void Metrics::WatchRestart() { watch_restarts_.Increment(); }
 void Metrics::StatusWrite(const std::string& result) {

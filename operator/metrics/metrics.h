@@ -46,9 +46,10 @@ class Metrics {
   void CheckRemoved(const std::string& ns, const std::string& check);
 
   void ScheduleLateness(probes::Duration lateness);
-  void ScheduleSkipped();
-  // The probe loop's admission state (loop thread, after each attempt).
-  void ProbeLoad(std::size_t in_flight, std::size_t waiting, std::size_t max_in_flight);
+  void ScheduleSkipped(std::uint64_t runs = 1);
+  // One probe loop's admission state (sampled every second), `loop` label.
+  void ProbeLoad(std::size_t loop, std::size_t in_flight, std::size_t waiting,
+                 std::size_t max_in_flight);
   void WatchRestart();
   void StatusWrite(const std::string& result);  // success, conflict, error
   void EventEmitted(const std::string& type);   // Normal, Warning
@@ -78,9 +79,9 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& events_;
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Family<prometheus::Histogram>& http_duration_;
-  prometheus::Gauge& in_flight_;
-  prometheus::Gauge& waiting_;
-  prometheus::Gauge& saturation_;
+  prometheus::Family<prometheus::Gauge>& in_flight_;
+  prometheus::Family<prometheus::Gauge>& waiting_;
+  prometheus::Family<prometheus::Gauge>& saturation_;
   prometheus::Gauge& leader_;
   prometheus::Family<prometheus::Counter>& gate_patches_;
   prometheus::Gauge& start_time_;

@@ -34,7 +34,8 @@ bool Scheduler::Upsert(ProbeDefinition def) {
   job->def = std::move(def);
   job->state = carried;
   job->endpoint = Endpoint(*job->def.target);
-  job->endpoint_bound = std::holds_alternative<PostgresConfig>(*job->def.target)
+  job->endpoint_bound = job->def.max_concurrent != 0 ? job->def.max_concurrent
+                        : std::holds_alternative<PostgresConfig>(*job->def.target)
                             ? options_.max_in_flight_per_database
                             : options_.max_in_flight_per_endpoint;
   ++first_pending_;
@@ -59,22 +60,40 @@ void Scheduler::Remove(const std::string& key) {
   Job& job = *it->second;
   if (job.timer != 0) timers_.Cancel(job.timer);
   if (job.first_pending) --first_pending_;
-  if (job.waiting) std::erase(wait_, &job);
+  if (job.waiting) {
+    std::erase(wait_, &job);
+    SyncWaiting();
+  }
   const bool had_attempt = job.attempt != nullptr;
   if (had_attempt) Release(job);
   jobs_.erase(it);  // destroys any attempt in flight, which cancels it
   if (had_attempt) Drain();
 }
 
+std::optional<ThresholdState> Scheduler::Take(const std::string& key) {
+  auto it = jobs_.find(key);
+  if (it == jobs_.end()) return std::nullopt;
+  ThresholdState state = it->second->state;
+  Remove(key);
+  return state;
+}
+
+bool Scheduler::AdoptState(const std::string& key, ThresholdState state) {
+  auto it = jobs_.find(key);
+  if (it == jobs_.end() || it->second->reported) return false;
+  it->second->state = state;
+  return true;
+}
+
 bool Scheduler::Admissible(const Job& job) const {
-  if (options_.max_in_flight != 0 && in_flight_ >= options_.max_in_flight) return false;
+  if (options_.max_in_flight != 0 && in_flight() >= options_.max_in_flight) return false;
   if (job.endpoint_bound == 0) return true;
   auto it = per_endpoint_.find(job.endpoint);
   return it == per_endpoint_.end() || it->second < job.endpoint_bound;
 }
 
 void Scheduler::Start(Job& job) {
-  ++in_flight_;
+  SetInFlight(in_flight() + 1);
   ++per_endpoint_[job.endpoint];
   job.attempt_started = clock_.Now();
   job.attempt = RunAttempt(prober_, timers_, clock_, *job.def.target, job.def.timeout,
@@ -82,7 +101,7 @@ void Scheduler::Start(Job& job) {
 }
 
 void Scheduler::Release(Job& job) {
-  --in_flight_;
+  SetInFlight(in_flight() - 1);
   auto it = per_endpoint_.find(job.endpoint);
   if (it != per_endpoint_.end() && --it->second == 0) per_endpoint_.erase(it);
 }
@@ -94,7 +113,7 @@ void Scheduler::Drain() {
   constexpr std::size_t kMaxScan = 256;
   std::size_t scanned = 0;
   for (auto it = wait_.begin(); it != wait_.end() && scanned < kMaxScan;) {
-    if (options_.max_in_flight != 0 && in_flight_ >= options_.max_in_flight) return;
+    if (options_.max_in_flight != 0 && in_flight() >= options_.max_in_flight) break;
     Job* j = *it;
     if (!Admissible(*j)) {
       ++it;
@@ -105,6 +124,7 @@ void Scheduler::Drain() {
     j->waiting = false;
     Start(*j);
   }
+  SyncWaiting();
 }
 
 void Scheduler::Plan(Job& job) {
@@ -125,14 +145,14 @@ void Scheduler::Fire(Job& job) {
     --first_pending_;
   }
   if (job.attempt) {
-    ++skipped_runs_;  // still in flight: do not stack a second attempt
+    CountSkipped();  // still in flight: do not stack a second attempt
     Plan(job);
     return;
   }
   if (job.waiting) {
     // Waited a whole interval for a slot: this run is skipped; the waiting one
     // now stands for the newer due time (its lateness counts from there).
-    ++skipped_runs_;
+    CountSkipped();
     job.attempt_planned = job.planned;
     Plan(job);
     return;
@@ -143,6 +163,7 @@ void Scheduler::Fire(Job& job) {
     // Behind earlier due runs, or no slot: wait in due order.
     job.waiting = true;
     wait_.push_back(&job);
+    SyncWaiting();
     Drain();
     return;
   }
@@ -153,6 +174,7 @@ void Scheduler::OnDone(Job& job, Result result) {
   // The attempt is the caller of this callback: keep it alive until we return.
   std::unique_ptr<Attempt> finished = std::move(job.attempt);
   Release(job);
+  job.reported = true;
   ThresholdState before = job.state;
   job.state = Step(before, result.healthy, job.def.thresholds);
   if (sink_) {

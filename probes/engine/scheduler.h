@@ -19,14 +19,21 @@
 //    when a slot frees. Its deadline starts when it starts. A run still waiting when
 //    the next one is due is skipped (counted, like a stacked run): overload shows as
 //    lateness and skipped runs, never as a failure, and never moves the thresholds;
+//  - a definition's `max_concurrent` (the probe's maxConcurrent) replaces the
+//    per-endpoint bound for that probe's attempts;
 //  - after every attempt the thresholds advance and the sink hears about it.
-// Not thread-safe: call it on the loop thread.
+// Not thread-safe: call it on the loop thread. Exception: the load counters
+// (skipped_runs, in_flight, waiting, max_in_flight) may be read from any thread
+// (relaxed atomics: a sample, for gauges), so the engine can report every loop's
+// load without posting to it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -85,12 +92,19 @@ class Scheduler {
   bool Upsert(ProbeDefinition def);
   // Stops a probe; an attempt in flight is cancelled and never reported.
   void Remove(const std::string& key);
+  // Removes a probe like Remove() and returns its thresholds state (nullopt when
+  // unknown): the engine moves a probe to another loop with its verdict.
+  std::optional<ThresholdState> Take(const std::string& key);
+  // Gives a probe the thresholds state it had elsewhere, unless it has already
+  // finished an attempt here (its own results are newer). False when not applied.
+  bool AdoptState(const std::string& key, ThresholdState state);
   bool Contains(const std::string& key) const { return jobs_.contains(key); }
   std::size_t size() const { return jobs_.size(); }
-  std::uint64_t skipped_runs() const { return skipped_runs_; }
-  std::size_t in_flight() const { return in_flight_; }
+  // Any thread (see above).
+  std::uint64_t skipped_runs() const { return skipped_runs_.load(std::memory_order_relaxed); }
+  std::size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   // Due runs waiting for an admission slot.
-  std::size_t waiting() const { return wait_.size(); }
+  std::size_t waiting() const { return waiting_.load(std::memory_order_relaxed); }
   std::size_t max_in_flight() const { return options_.max_in_flight; }
 
  private:
@@ -107,7 +121,8 @@ class Scheduler {
     MonoTime attempt_started{};
     std::string endpoint;  // Endpoint(*def.target), for the per-endpoint bound
     std::size_t endpoint_bound = 0;
-    bool waiting = false;  // in wait_
+    bool waiting = false;   // in wait_
+    bool reported = false;  // an attempt has finished since the Upsert
   };
 
   // Timer and attempt callbacks hold a Job*: Remove() cancels the job's timer
@@ -128,11 +143,19 @@ class Scheduler {
   Options options_;
   // Keyed by a view of the job's own def.key (one copy of each key).
   std::unordered_map<std::string_view, std::unique_ptr<Job>> jobs_;
-  std::uint64_t skipped_runs_ = 0;
-  std::size_t first_pending_ = 0;  // jobs whose first run has not fired yet
-  std::size_t in_flight_ = 0;
+  // Written by the loop thread only; read anywhere (relaxed).
+  std::atomic<std::uint64_t> skipped_runs_{0};
+  std::atomic<std::size_t> in_flight_{0};
+  std::atomic<std::size_t> waiting_{0};  // wait_.size()
+  std::size_t first_pending_ = 0;        // jobs whose first run has not fired yet
   std::unordered_map<std::string, std::size_t> per_endpoint_;  // running attempts
   std::deque<Job*> wait_;                                      // by due time
+  void CountSkipped() {
+    skipped_runs_.store(skipped_runs_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  }
+  void SetInFlight(std::size_t n) { in_flight_.store(n, std::memory_order_relaxed); }
+  void SyncWaiting() { waiting_.store(wait_.size(), std::memory_order_relaxed); }
 };
 
 }  // namespace healthgate::probes

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/engine/linger.h"
 #include "probes/http/curl_multi.h"
 
 namespace healthgate::probes {
@@ -328,6 +329,8 @@ struct HttpState final : CurlTransfer {
     curl_easy_setopt(e, CURLOPT_PROXY, "");  // never a proxy from the environment
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    // Every probe is a fresh connection that we close first: no TIME_WAIT here.
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &HttpState::OnSockopt);
     curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "healthgate");
     // libcurl allocates its receive buffer when the transfer starts and holds it
@@ -413,6 +416,11 @@ struct HttpState final : CurlTransfer {
       s->in_headers = false;
     }
     return len;
+  }
+
+  static int OnSockopt(void*, curl_socket_t fd, curlsocktype) {
+    SetLingerZero(fd);
+    return CURL_SOCKOPT_OK;
   }
 
   static int OnPrereq(void* userp, char*, char*, int, int) {

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "probes/engine/linger.h"
+
 namespace healthgate::probes {
 namespace {
 
@@ -95,6 +97,10 @@ struct TcpState {
       return;
     }
     s->timings.connect = s->clock->Now() - s->start;
+    // We close first once we have our answer: no TIME_WAIT left on this side.
+    if (uv_os_fd_t fd; uv_fileno(reinterpret_cast<uv_handle_t*>(&s->tcp), &fd) == 0) {
+      SetLingerZero(fd);
+    }
     if (!s->config.send.empty()) {
       s->phase = "send";
       uv_buf_t buf =

@@ -417,5 +417,87 @@ TEST_F(SchedulerTest, PerEndpointBoundLetsOtherEndpointsPass) {
   EXPECT_EQ(Endpoint(web), "[::1]:8080");
 }
 
+// A probe's maxConcurrent replaces the per-endpoint bound for its attempts.
+TEST_F(SchedulerTest, MaxConcurrentOverridesTheEndpointBound) {
+  random_ = std::make_unique<ScriptedRandom>(std::deque<double>(20, 0.0));
+  scheduler_ = std::make_unique<Scheduler>(
+      timers_, clock_, *random_, prober_, [](const ProbeEvent&) {},
+      Scheduler::Options{0.0, seconds(1), 0, 0, 2, 2});
+  auto def = [](const std::string& key, std::size_t max_concurrent) {
+    ProbeDefinition d = Def(key);
+    d.target = std::make_shared<const Target>(TcpConfig{"db.local", 5432, "", std::nullopt});
+    d.max_concurrent = max_concurrent;
+    return d;
+  };
+  for (int i = 0; i < 6; ++i) scheduler_->Upsert(def("p" + std::to_string(i), 5));
+  timers_.Advance(milliseconds(1));
+  EXPECT_EQ(scheduler_->in_flight(), 5u) << "maxConcurrent 5, not the default 2";
+  EXPECT_EQ(scheduler_->waiting(), 1u);
+  // A changed bound is a changed definition.
+  EXPECT_FALSE(def("x", 1) == def("x", 2));
+}
+
+// Skipped runs never move the thresholds: two failures, then runs skipped for
+// lack of a slot, then the third real failure is the one that flips the verdict.
+TEST_F(SchedulerTest, SkippedRunsDoNotMoveTheThresholds) {
+  Scheduler& s = Make(std::deque<double>(20, 0.0), 0.0, seconds(1), 0, 1);
+  ProbeDefinition a = Def("a", seconds(1), milliseconds(900));
+  a.thresholds = Thresholds{1, 3};
+  s.Upsert(a);
+  timers_.Advance(milliseconds(1));
+  ASSERT_TRUE(prober_.Complete("a", true));
+  ASSERT_EQ(events_.back().after, Health::kHealthy);
+  for (int i = 0; i < 2; ++i) {
+    timers_.Advance(seconds(1));
+    ASSERT_TRUE(prober_.Complete("a", false));
+  }
+  EXPECT_EQ(events_.back().after, Health::kHealthy) << "two failures of three";
+  const std::size_t results = events_.size();
+  // A long attempt of another probe holds the only slot: a's next runs wait and
+  // are skipped.
+  s.Upsert(Def("hog", seconds(60), seconds(30)));
+  timers_.Advance(seconds(1));  // hog starts (it was due first), a waits
+  ASSERT_EQ(s.waiting(), 1u);
+  const std::uint64_t skipped = s.skipped_runs();
+  timers_.Advance(seconds(5));
+  EXPECT_GE(s.skipped_runs(), skipped + 4);
+  EXPECT_EQ(events_.size(), results) << "a skipped run produces no result";
+  ASSERT_TRUE(prober_.Complete("hog", true));
+  ASSERT_TRUE(prober_.Complete("a", false));
+  EXPECT_EQ(events_.back().key, "a");
+  EXPECT_EQ(events_.back().after, Health::kUnhealthy)
+      << "the third failure flips it: the skips neither counted nor reset the failures";
+}
+
+// The engine moves a probe between loops with Take + AdoptState: the verdict
+// goes along, unless the new place already has a result of its own.
+TEST_F(SchedulerTest, TakeAndAdoptStateCarryTheVerdict) {
+  Scheduler& s = Make(std::deque<double>(20, 0.0));
+  s.Upsert(Def("a", seconds(1), milliseconds(500)));
+  timers_.Advance(milliseconds(1));
+  ASSERT_TRUE(prober_.Complete("a", false));
+  auto state = s.Take("a");
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->health, Health::kUnhealthy);
+  EXPECT_FALSE(s.Contains("a"));
+  EXPECT_FALSE(s.Take("a").has_value());
+
+  SimClock clock2;
+  SimTimers timers2(clock2);
+  ScriptedRandom random2({0.0});
+  ManualProber prober2;
+  std::vector<ThresholdState> after;
+  Scheduler other(timers2, clock2, random2, prober2,
+                  [&](const ProbeEvent& e) { after.push_back(e.after); });
+  other.Upsert(Def("a", seconds(1), milliseconds(500)));
+  EXPECT_TRUE(other.AdoptState("a", *state));
+  timers2.Advance(milliseconds(1));
+  ASSERT_TRUE(prober2.Complete("a", false));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].consecutive_failures, 2u) << "counted on from the adopted state";
+  EXPECT_FALSE(other.AdoptState("a", ThresholdState{})) << "its own result is newer";
+  EXPECT_FALSE(other.AdoptState("unknown", ThresholdState{}));
+}
+
 }  // namespace
 }  // namespace healthgate::probes

@@ -73,6 +73,7 @@ std::vector<MaterializedProbe> Materialize(const std::shared_ptr<const HealthChe
     m.definition.initial_delay = p.initial_delay;
     m.definition.thresholds.success = p.success_threshold;
     m.definition.thresholds.failure = p.failure_threshold;
+    m.definition.max_concurrent = p.max_concurrent;
     const bool postgres = std::holds_alternative<probes::PostgresConfig>(p.target);
     if (p.secrets.empty() && !postgres) {
       // Nothing to fill in: point into the spec (which the pointer keeps alive)

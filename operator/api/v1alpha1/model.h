@@ -57,6 +57,9 @@ struct ProbeSpec {
   Duration initial_delay{};
   std::uint32_t success_threshold = 1;
   std::uint32_t failure_threshold = 3;
+  // maxConcurrent: attempts of this probe start only while fewer than this many
+  // run against its endpoint (0: the engine's per-endpoint/per-database bound).
+  std::uint32_t max_concurrent = 0;
   // Secret fields of the target are left empty here; Materialize() fills them.
   probes::Target target;
   std::vector<SecretUse> secrets;

@@ -625,6 +625,9 @@ std::optional<ProbeSpec> ReadProbe(Errors& e, const json& v, const std::string& 
     if (auto n = DnsLabel(e, o.Get("name"), o.Path("name"))) p.name = *n;
   }
   if (auto c = Bool(e, o.Get("critical"), o.Path("critical"))) p.critical = *c;
+  if (auto n = Int(e, o.Get("maxConcurrent"), o.Path("maxConcurrent"), 1, 4096)) {
+    p.max_concurrent = static_cast<std::uint32_t>(*n);
+  }
 
   const bool has_interval = o.Has("interval");
   const bool has_timeout = o.Has("timeout");
