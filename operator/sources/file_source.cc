@@ -171,11 +171,12 @@ LoadReport FileSource::Load() {
     constexpr std::size_t kLoggedErrors = 20;
     for (std::size_t i = 0; i < doc.errors.size() && i < kLoggedErrors; ++i) {
       const auto& e = doc.errors[i];
-      log_.Error("invalid HealthCheck document", {{"file", doc.source},
-                                                  {"document", doc.index},
-                                                  {"line", doc.line},
-                                                  {"field", e.path},
-                                                  {"error", v1alpha1::CapMessage(e.message, 1024)}});
+      log_.Error("invalid HealthCheck document",
+                 {{"file", doc.source},
+                  {"document", doc.index},
+                  {"line", doc.line},
+                  {"field", e.path},
+                  {"error", v1alpha1::CapMessage(e.message, 1024)}});
     }
     if (doc.errors.size() > kLoggedErrors) {
       log_.Error("invalid HealthCheck document: more errors not logged",
@@ -204,8 +205,8 @@ LoadReport FileSource::Load() {
       controller::DesiredCheck d;
       d.ns = key.substr(0, slash);
       d.name = key.substr(slash + 1);
-      d.invalid_message =
-          v1alpha1::CapMessage("manifest source unreadable, its last version keeps running: " + why);
+      d.invalid_message = v1alpha1::CapMessage(
+          "manifest source unreadable, its last version keeps running: " + why);
       desired[key] = std::move(d);
     }
   }

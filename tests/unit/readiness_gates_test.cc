@@ -7,7 +7,7 @@ namespace {
 using nlohmann::json;
 
 v1alpha1::LabelSelector Selector(std::map<std::string, std::string> labels,
-                             std::vector<v1alpha1::LabelSelectorRequirement> exprs = {}) {
+                                 std::vector<v1alpha1::LabelSelectorRequirement> exprs = {}) {
   v1alpha1::LabelSelector s;
   s.match_labels = std::move(labels);
   s.match_expressions = std::move(exprs);
