@@ -1,5 +1,7 @@
 #include "common/timers.h"
 
+#include <algorithm>
+
 namespace healthgate {
 
 TimerId TimerQueue::Add(MonoTime at, std::function<void()> fn) {
@@ -29,6 +31,22 @@ int TimerQueue::RunDue(MonoTime now) {
     ++ran;
   }
   return ran;
+}
+
+void StallMeter::OnFire(MonoTime earliest_due, MonoTime now) {
+  const MonoTime from = std::max(earliest_due + allowance_, covered_until_);
+  if (now <= from) return;
+  total_ns_.store(total_ns_.load(std::memory_order_relaxed) + (now - from).count(),
+                  std::memory_order_relaxed);
+  covered_until_ = now;
+}
+
+void SimTimers::Stall(std::chrono::nanoseconds d) {
+  const MonoTime until = clock_.Now() + d;
+  clock_.Set(until);
+  MonoTime at;
+  if (q_.Next(&at) && at <= until) meter_.OnFire(at, until);
+  q_.RunDue(until);
 }
 
 void SimTimers::AdvanceTo(MonoTime until) {

@@ -52,12 +52,22 @@ struct Result {
   // whatever `done` receives is safe for logs, JSON, status and Events.
   std::string message;
   Timings timings;
+  // No verdict about the target: healthgate itself could not run the attempt on
+  // time (its probe loop stalled; see probes/engine/attempt.h). Not healthy and
+  // not a failure: the scheduler counts it as a skipped run, keeps the previous
+  // result and never moves the thresholds with it.
+  bool inconclusive = false;
 
   static Result Success(std::string message = {}) {
     return Result{true, Reason::kSuccess, Duration{0}, std::move(message), {}};
   }
   static Result Failure(Reason reason, std::string message) {
     return Result{false, reason, Duration{0}, std::move(message), {}};
+  }
+  static Result Inconclusive(std::string message) {
+    Result r{false, Reason::kTimeout, Duration{0}, std::move(message), {}};
+    r.inconclusive = true;
+    return r;
   }
 };
 

@@ -1,5 +1,6 @@
 #include "probes/run_once.h"
 
+#include <functional>
 #include <memory>
 
 #include "probes/engine/attempt.h"
@@ -20,14 +21,24 @@ std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests) {
     UvTimers timers(loop);
     ProbeSet probes(loop, resolver);
     std::size_t left = requests.size();
+    std::vector<int> tries(requests.size(), 0);
+    std::function<void(std::size_t)> run = [&](std::size_t i) {
+      ++tries[i];
+      attempts[i] = RunAttempt(probes, timers, clock, requests[i].target, requests[i].timeout,
+                               [&, i](Result r) {
+                                 if (r.inconclusive && tries[i] < kMaxOnceTries) {
+                                   // The loop stalled (a loaded CI runner): this attempt
+                                   // says nothing about the target; run it again. The
+                                   // finished attempt is the caller: replace it later.
+                                   loop.Post([&run, i] { run(i); });
+                                   return;
+                                 }
+                                 results[i] = std::move(r);
+                                 if (--left == 0) loop.Stop();
+                               });
+    };
     loop.Post([&] {
-      for (std::size_t i = 0; i < requests.size(); ++i) {
-        attempts[i] = RunAttempt(probes, timers, clock, requests[i].target, requests[i].timeout,
-                                 [&, i](Result r) {
-                                   results[i] = std::move(r);
-                                   if (--left == 0) loop.Stop();
-                                 });
-      }
+      for (std::size_t i = 0; i < requests.size(); ++i) run(i);
     });
     loop.RunHere();
     attempts.clear();

@@ -15,6 +15,10 @@ struct OnceRequest {
   Duration timeout;
 };
 
+// An attempt that ends inconclusive (Result::inconclusive: the loop stalled) is
+// run again, up to this many tries in all; the last try's result is returned.
+inline constexpr int kMaxOnceTries = 3;
+
 // Results in request order.
 std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests);
 

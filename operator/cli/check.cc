@@ -161,7 +161,10 @@ int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
   for (std::size_t i = 0; i < results.size(); ++i) {
     Row& r = rows[request_row[i]];
     r.healthy = results[i].healthy;
-    r.reason = std::string(probes::ReasonName(results[i].reason));
+    // Still inconclusive after every try: healthgate could not run the probe on
+    // time. The gate fails (it cannot vouch for the target), under its own reason.
+    r.reason = results[i].inconclusive ? std::string("Inconclusive")
+                                       : std::string(probes::ReasonName(results[i].reason));
     r.latency_ms = std::chrono::duration<double, std::milli>(results[i].latency).count();
     r.message = results[i].message;
   }

@@ -55,6 +55,13 @@ void Runtime::ReportLoad() {
       metrics_.ScheduleSkipped(load.skipped_runs - w.skipped_seen);
       w.skipped_seen = load.skipped_runs;
     }
+    if (load.stalled > w.stalled_seen || load.inconclusive_runs > w.inconclusive_seen) {
+      metrics_.ProbeLoopStall(i,
+                              std::chrono::duration<double>(load.stalled - w.stalled_seen).count(),
+                              load.inconclusive_runs - w.inconclusive_seen);
+      w.stalled_seen = load.stalled;
+      w.inconclusive_seen = load.inconclusive_runs;
+    }
     if (load.waiting == 0) {
       if (w.warned) {
         log_.Info("probe loop no longer saturated",

@@ -71,6 +71,8 @@ class Runtime {
   // Control loop only.
   struct LoopWatch {
     std::uint64_t skipped_seen = 0;
+    std::uint64_t inconclusive_seen = 0;
+    probes::Duration stalled_seen{};
     std::optional<healthgate::MonoTime> saturated_since;
     bool warned = false;
   };

@@ -74,6 +74,17 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                       .Help("Attempts in flight as a share of the probe loop's admission bound "
                             "(1: full).")
                       .Register(*registry_)),
+      stalled_(BuildCounter()
+                   .Name("healthgate_probe_loop_stalled_seconds_total")
+                   .Help("Time the probe loop ran its timers late (descheduled, CPU-throttled or "
+                         "busy), per probe loop.")
+                   .Register(*registry_)),
+      inconclusive_(BuildCounter()
+                        .Name("healthgate_probe_inconclusive_total")
+                        .Help("Attempts given no verdict because the probe loop itself stalled "
+                              "through their deadline (counted as skipped runs, never as "
+                              "failures), per probe loop.")
+                        .Register(*registry_)),
       leader_(BuildGauge()
                   .Name("healthgate_leader")
                   .Help("Whether this instance holds the leader lease (1) or not (0).")
@@ -135,6 +146,11 @@ void Metrics::ProbeLoad(std::size_t loop, std::size_t in_flight, std::size_t wai
   saturation_.Add(labels).Set(max_in_flight == 0 ? 0.0
                                                  : static_cast<double>(in_flight) /
                                                        static_cast<double>(max_in_flight));
+}
+void Metrics::ProbeLoopStall(std::size_t loop, double stalled_seconds, std::uint64_t inconclusive) {
+  const prometheus::Labels labels{{"loop", std::to_string(loop)}};
+  stalled_.Add(labels).Increment(std::max(0.0, stalled_seconds));
+  inconclusive_.Add(labels).Increment(static_cast<double>(inconclusive));
 }
 void Metrics::WatchRestart() { watch_restarts_.Increment(); }
 void Metrics::StatusWrite(const std::string& result) {

@@ -50,6 +50,9 @@ class Metrics {
   // One probe loop's admission state (sampled every second), `loop` label.
   void ProbeLoad(std::size_t loop, std::size_t in_flight, std::size_t waiting,
                  std::size_t max_in_flight);
+  // Growth since the last call of one loop's stall time (Timers::Stalled) and of
+  // its inconclusive attempts (Result::inconclusive), `loop` label.
+  void ProbeLoopStall(std::size_t loop, double stalled_seconds, std::uint64_t inconclusive);
   void WatchRestart();
   void StatusWrite(const std::string& result);  // success, conflict, error
   void EventEmitted(const std::string& type);   // Normal, Warning
@@ -82,6 +85,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& in_flight_;
   prometheus::Family<prometheus::Gauge>& waiting_;
   prometheus::Family<prometheus::Gauge>& saturation_;
+  prometheus::Family<prometheus::Counter>& stalled_;
+  prometheus::Family<prometheus::Counter>& inconclusive_;
   prometheus::Gauge& leader_;
   prometheus::Family<prometheus::Counter>& gate_patches_;
   prometheus::Gauge& start_time_;

@@ -1,5 +1,6 @@
 #include "probes/engine/attempt.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -26,18 +27,46 @@ class AttemptImpl final : public Attempt {
   }
 
   void Begin(Prober& prober, const Target& target, Duration timeout) {
-    timer_ = timers_.Arm(start_ + timeout, [this, timeout] { OnDeadline(timeout); });
+    timeout_ = timeout;
+    stalled_at_ = timers_.Stalled();
+    timer_ = timers_.Arm(start_ + timeout, [this] { OnDeadline(); });
     session_ = prober.Start(target, [this](Result r) { Finish(std::move(r)); });
   }
 
  private:
-  void OnDeadline(Duration timeout) {
+  void OnDeadline() {
     timer_ = 0;
+    const Duration stalled = timers_.Stalled() - stalled_at_;
+    stalled_at_ = timers_.Stalled();
+    renewed_for_ = extended_ ? renewed_for_ : stalled;
+    if (stalled > StallTolerance(timeout_)) {
+      if (!extended_) {
+        // The loop did not run on time during this attempt, so an answer may be
+        // waiting unread (timers run before I/O), or the request went out late:
+        // this deadline says nothing about the target. Give it a whole timeout
+        // again, from now.
+        extended_ = true;
+        timer_ = timers_.Arm(clock_.Now() + timeout_, [this] { OnDeadline(); });
+        return;
+      }
+      // Stalled again: no verdict about the target can be drawn from this attempt.
+      session_.reset();
+      Result r = Result::Inconclusive(
+          "healthgate's probe loop was stalled for " + FormatMs(stalled) +
+          " of this attempt's deadline (CPU starvation or overload); the run is not counted");
+      r.latency = clock_.Now() - start_;
+      Deliver(std::move(r));
+      return;
+    }
     std::string phase = session_ ? std::string(session_->Phase()) : "start";
     session_.reset();  // cancels every phase of the attempt
-    Result r = Result::Failure(Reason::kTimeout,
-                               "timed out after " + FormatMs(timeout) + " during " + phase);
-    r.latency = timeout;
+    Result r = Result::Failure(
+        Reason::kTimeout,
+        "timed out after " + FormatMs(timeout_) + " during " + phase +
+            (extended_ ? " (deadline renewed once: the probe loop had stalled for " +
+                             FormatMs(renewed_for_) + ")"
+                       : ""));
+    r.latency = extended_ ? clock_.Now() - start_ : timeout_;
     Deliver(std::move(r));
   }
 
@@ -64,11 +93,19 @@ class AttemptImpl final : public Attempt {
   std::vector<Secret> secrets_;  // copied: the target need not outlive the attempt
   DoneFn done_;
   MonoTime start_;
+  Duration timeout_{};
+  Duration stalled_at_{};  // timers_.Stalled() when the current deadline was armed
+  bool extended_ = false;
+  Duration renewed_for_{};  // the stall that renewed the deadline
   TimerId timer_ = 0;
   std::unique_ptr<ProbeSession> session_;
 };
 
 }  // namespace
+
+Duration StallTolerance(Duration timeout) {
+  return std::max<Duration>(timeout / 20, std::chrono::milliseconds(1));
+}
 
 std::unique_ptr<Attempt> RunAttempt(Prober& prober, Timers& timers, const Clock& clock,
                                     const Target& target, Duration timeout, DoneFn done) {

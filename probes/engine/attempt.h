@@ -1,6 +1,15 @@
 // Runs one attempt under one deadline: measures latency, and on the deadline
 // destroys the session (cancelling every phase) and reports a timeout that names
 // the phase it was in. Used by the scheduler and by one-shot `check`.
+//
+// A deadline measures the target only while the loop runs on time. When the
+// timers report a stall of more than StallTolerance(timeout) during the attempt
+// (Timers::Stalled: the loop thread was descheduled, CPU-throttled or busy), the
+// deadline says nothing about the target (an answer may wait unread, since timers
+// run before I/O, or the request went out late), so it is renewed once: a whole
+// timeout from then. If the loop stalls again before the renewed deadline, the
+// result is Result::Inconclusive: healthgate's own overload, never a failure of
+// the target.
 #pragma once
 
 #include <memory>
@@ -20,6 +29,8 @@ class Attempt {
 // the target's secrets, valid UTF-8 with controls escaped, at most
 // kMaxMessageBytes (SafeMessage in probes/text.h). Called on the loop thread, at most once,
 // never from inside RunAttempt.
+Duration StallTolerance(Duration timeout);
+
 std::unique_ptr<Attempt> RunAttempt(Prober& prober, Timers& timers, const Clock& clock,
                                     const Target& target, Duration timeout, DoneFn done);
 

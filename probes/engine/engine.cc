@@ -136,8 +136,10 @@ void Engine::Remove(const std::string& key) {
 }
 
 Engine::LoopLoad Engine::Load(std::size_t loop) const {
-  const Scheduler& s = *shards_.at(loop)->scheduler;
-  return LoopLoad{s.in_flight(), s.waiting(), s.max_in_flight(), s.skipped_runs()};
+  const Shard& shard = *shards_.at(loop);
+  const Scheduler& s = *shard.scheduler;
+  return LoopLoad{s.in_flight(),    s.waiting(),           s.max_in_flight(),
+                  s.skipped_runs(), s.inconclusive_runs(), shard.timers->Stalled()};
 }
 
 std::uint64_t Engine::skipped_runs() const {

@@ -67,6 +67,8 @@ class Engine {
     std::size_t waiting = 0;
     std::size_t max_in_flight = 0;  // this loop's bound (0: none)
     std::uint64_t skipped_runs = 0;
+    std::uint64_t inconclusive_runs = 0;  // also in skipped_runs
+    Duration stalled{};                   // Timers::Stalled() of the loop
   };
   LoopLoad Load(std::size_t loop) const;
   std::uint64_t skipped_runs() const;

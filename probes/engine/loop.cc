@@ -1,5 +1,6 @@
 #include "probes/engine/loop.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace healthgate::probes {
@@ -107,7 +108,12 @@ void UvTimers::OnTimer(uv_timer_t* handle) {
   auto* self = static_cast<UvTimers*>(handle->data);
   self->firing_ = true;
   uv_update_time(self->loop_.raw());
-  self->q_.RunDue(self->loop_.clock().Now());
+  const MonoTime now = self->loop_.clock().Now();
+  MonoTime due;
+  if (!self->q_.Next(&due)) due = MonoTime::max();
+  const MonoTime expected = std::min(due, self->wake_at_);
+  if (expected != MonoTime::max()) self->meter_.OnFire(expected, now);
+  self->q_.RunDue(now);
   self->firing_ = false;
   self->Rearm();
 }
@@ -116,11 +122,15 @@ void UvTimers::Rearm() {
   MonoTime at;
   if (!q_.Next(&at)) {
     uv_timer_stop(timer_);
+    wake_at_ = MonoTime::max();
     return;
   }
-  auto delta = at - loop_.clock().Now();
+  const MonoTime now = loop_.clock().Now();
+  auto delta = at - now;
   // Round up so a timer never fires before its deadline.
   std::int64_t ms = delta.count() <= 0 ? 0 : (delta.count() + 999'999) / 1'000'000;
+  ms = std::min(ms, kWatchMs);
+  wake_at_ = now + std::chrono::milliseconds(ms);
   uv_timer_start(timer_, &UvTimers::OnTimer, static_cast<std::uint64_t>(ms), 0);
 }
 

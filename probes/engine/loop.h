@@ -69,6 +69,7 @@ class UvTimers final : public Timers {
   ~UvTimers() override;
   TimerId Arm(MonoTime at, std::function<void()> fn) override;
   void Cancel(TimerId id) override;
+  Duration Stalled() const override { return meter_.Total(); }
 
  private:
   static void OnTimer(uv_timer_t* handle);
@@ -76,6 +77,13 @@ class UvTimers final : public Timers {
   Loop& loop_;
   uv_timer_t* timer_;  // freed in its close callback
   TimerQueue q_;
+  // libuv timers have millisecond resolution and Rearm rounds up: lateness
+  // within this allowance is the driver's, not a stall.
+  StallMeter meter_{std::chrono::milliseconds(2)};
+  // While any timer is armed the driver wakes at least this often, so a stall is
+  // measured (against wake_at_) even when no deadline falls inside it.
+  static constexpr std::int64_t kWatchMs = 10;
+  MonoTime wake_at_ = MonoTime::max();
   bool firing_ = false;
 };
 

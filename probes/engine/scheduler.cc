@@ -174,6 +174,15 @@ void Scheduler::OnDone(Job& job, Result result) {
   // The attempt is the caller of this callback: keep it alive until we return.
   std::unique_ptr<Attempt> finished = std::move(job.attempt);
   Release(job);
+  if (result.inconclusive) {
+    // healthgate could not run this attempt on time: like a run that found no
+    // slot, it is skipped; the verdict and the last result stay.
+    CountSkipped();
+    inconclusive_runs_.store(inconclusive_runs_.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_relaxed);
+    Drain();
+    return;
+  }
   job.reported = true;
   ThresholdState before = job.state;
   job.state = Step(before, result.healthy, job.def.thresholds);

@@ -21,9 +21,12 @@
 //    lateness and skipped runs, never as a failure, and never moves the thresholds;
 //  - a definition's `max_concurrent` (the probe's maxConcurrent) replaces the
 //    per-endpoint bound for that probe's attempts;
-//  - after every attempt the thresholds advance and the sink hears about it.
+//  - after every attempt the thresholds advance and the sink hears about it, except
+//    an inconclusive one (Result::inconclusive: the loop itself stalled through the
+//    attempt's deadline, probes/engine/attempt.h), which counts as a skipped run and
+//    in inconclusive_runs(), and leaves state, verdict and last result as they were.
 // Not thread-safe: call it on the loop thread. Exception: the load counters
-// (skipped_runs, in_flight, waiting, max_in_flight) may be read from any thread
+// (skipped_runs, inconclusive_runs, in_flight, waiting, max_in_flight) may be read from any thread
 // (relaxed atomics: a sample, for gauges), so the engine can report every loop's
 // load without posting to it.
 #pragma once
@@ -102,6 +105,9 @@ class Scheduler {
   std::size_t size() const { return jobs_.size(); }
   // Any thread (see above).
   std::uint64_t skipped_runs() const { return skipped_runs_.load(std::memory_order_relaxed); }
+  std::uint64_t inconclusive_runs() const {
+    return inconclusive_runs_.load(std::memory_order_relaxed);
+  }
   std::size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   // Due runs waiting for an admission slot.
   std::size_t waiting() const { return waiting_.load(std::memory_order_relaxed); }
@@ -145,6 +151,7 @@ class Scheduler {
   std::unordered_map<std::string_view, std::unique_ptr<Job>> jobs_;
   // Written by the loop thread only; read anywhere (relaxed).
   std::atomic<std::uint64_t> skipped_runs_{0};
+  std::atomic<std::uint64_t> inconclusive_runs_{0};
   std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::size_t> waiting_{0};  // wait_.size()
   std::size_t first_pending_ = 0;        // jobs whose first run has not fired yet

@@ -6,9 +6,13 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/support/http_targets.h"
 #include "tests/support/net.h"
@@ -178,6 +182,33 @@ spec:
   EXPECT_EQ(r.output.find('\x7f'), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("\xc2\x9b"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\\x1b[2J"), std::string::npos) << r.output;  // shown, escaped
+}
+
+// A CI runner can deschedule the gate: `check` stopped (SIGSTOP) for longer
+// than the probe's timeout while the target answers. The deadline that passed
+// during the stop is renewed, so the answer counts and the gate passes. Before,
+// the run reported a timeout of the healthy target and exited 1.
+TEST(CliCheck, StoppedThroughTheDeadlineStillPasses) {
+  TempDir dir;
+  HttpTarget target;
+  WriteFile(fs::path(dir.path()) / "c.yaml",
+            "apiVersion: healthgate.dev/v1alpha1\nkind: HealthCheck\n"
+            "metadata: {name: web, namespace: ci}\n"
+            "spec:\n  timeout: 1s\n  probes:\n  - name: slow\n    http: {url: \"" +
+                target.Url("/slow?ms=300") + "\"}\n");
+  const std::string log = dir.path() + "/check.log";
+  Process check({HEALTHGATE_BINARY, "check", "-f", dir.path() + "/c.yaml"}, log);
+  // Stop it while its request is out (the target takes 300 ms), for longer than
+  // the timeout.
+  ASSERT_TRUE(WaitFor([&] { return target.requests() > 0; }, std::chrono::seconds(30)));
+  check.Signal(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  check.Signal(SIGCONT);
+  const int code = check.Wait(std::chrono::seconds(30));
+  std::ifstream in(log);
+  const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("success"), std::string::npos) << output;
 }
 
 }  // namespace

@@ -146,6 +146,10 @@ HttpTarget::HttpTarget(std::optional<TlsFiles> tls) : impl_(std::make_unique<Imp
   srv.Get("/ok", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok: healthy", "text/plain");
   });
+  srv.Get("/slow", [](const httplib::Request& req, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::stoi(req.get_param_value("ms"))));
+    res.set_content("ok: slow", "text/plain");
+  });
   srv.Get(R"(/status/(\d+))", [](const httplib::Request& req, httplib::Response& res) {
     res.status = std::stoi(req.matches[1]);
     res.set_content("status " + std::string(req.matches[1]), "text/plain");

@@ -41,6 +41,7 @@ TlsFiles MakeCaSignedCert(const std::string& dir, const TlsFiles& ca, const std:
 
 // A real HTTP/1.1 server on 127.0.0.1 with these routes:
 //   GET  /ok             200 "ok: healthy"
+//   GET  /slow?ms=N      200 "ok: slow" after N milliseconds
 //   GET  /status/<code>  <code> "status <code>"
 //   GET  /redirect       302, Location: /ok
 //   GET, POST /redirect-to?url=U[&code=C]  C (default 302), Location: U

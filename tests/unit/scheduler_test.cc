@@ -215,6 +215,77 @@ TEST_F(SchedulerTest, DeadlineCancelsTheAttemptAndReportsTimeoutWithPhase) {
   EXPECT_FALSE(prober_.Complete("a", true)) << "a cancelled attempt cannot report";
 }
 
+// The loop stalls through an attempt's deadline (descheduled, CPU-throttled or
+// busy): on the real loop timers run before I/O, so the answer may be waiting
+// unread. The deadline is renewed for a whole timeout and the answer counts.
+TEST_F(SchedulerTest, AStalledLoopRenewsTheDeadlineSoAWaitingAnswerCounts) {
+  Scheduler& s = Make({0.0});
+  s.Upsert(Def("a", seconds(10), milliseconds(200)));
+  timers_.Advance(milliseconds(10));
+  ASSERT_EQ(prober_.starts.size(), 1u);
+  timers_.Stall(milliseconds(290));  // the deadline (200 ms) fires 100 ms late
+  EXPECT_TRUE(events_.empty()) << "a stalled deadline says nothing about the target";
+  EXPECT_TRUE(prober_.starts[0].second->alive);
+  ASSERT_TRUE(prober_.Complete("a", true));  // the I/O pass reads the answer
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].reason, Reason::kSuccess);
+  EXPECT_EQ(events_[0].after, Health::kHealthy);
+}
+
+// After the renewal a punctual loop judges the target again: a target that still
+// does not answer within the renewed timeout has timed out.
+TEST_F(SchedulerTest, ARenewedDeadlineOnAPunctualLoopIsATimeout) {
+  Scheduler& s = Make({0.0});
+  s.Upsert(Def("a", seconds(10), milliseconds(200)));
+  timers_.Advance(milliseconds(10));
+  timers_.Stall(milliseconds(290));
+  timers_.Advance(milliseconds(199));
+  EXPECT_TRUE(events_.empty());
+  timers_.Advance(milliseconds(1));
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].reason, Reason::kTimeout);
+  EXPECT_EQ(events_[0].at, t0_ + milliseconds(500));
+  EXPECT_FALSE(prober_.starts[0].second->alive);
+}
+
+// Lateness within the tolerance (timeout/20) is no stall: the deadline holds.
+TEST_F(SchedulerTest, LatenessWithinTheToleranceKeepsTheDeadline) {
+  Scheduler& s = Make({0.0});
+  s.Upsert(Def("a", seconds(10), milliseconds(200)));
+  EXPECT_EQ(StallTolerance(milliseconds(200)), milliseconds(10));
+  timers_.Advance(milliseconds(10));
+  timers_.Stall(milliseconds(200));  // fires 10 ms late: at the tolerance, not over
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].reason, Reason::kTimeout);
+}
+
+// Stalled through the renewed deadline too: no verdict. The run counts as
+// skipped and inconclusive, the sink hears nothing, and the thresholds stay.
+TEST_F(SchedulerTest, StalledAgainIsInconclusiveNeverAFailure) {
+  Scheduler& s = Make(std::deque<double>(20, 0.0));
+  ProbeDefinition a = Def("a", seconds(1), milliseconds(200));
+  a.thresholds = Thresholds{1, 1};  // one failure would flip it
+  s.Upsert(a);
+  timers_.Advance(milliseconds(1));
+  ASSERT_TRUE(prober_.Complete("a", true));
+  ASSERT_EQ(events_.size(), 1u);
+  timers_.Advance(milliseconds(1000));  // next run starts
+  ASSERT_EQ(prober_.starts.size(), 2u);
+  timers_.Stall(milliseconds(300));  // deadline missed: renewed
+  timers_.Stall(milliseconds(300));  // renewed deadline missed too
+  EXPECT_EQ(events_.size(), 1u) << "an inconclusive attempt is not a result";
+  EXPECT_EQ(s.inconclusive_runs(), 1u);
+  EXPECT_GE(s.skipped_runs(), 1u);
+  EXPECT_FALSE(prober_.starts[1].second->alive) << "its session is cancelled";
+  EXPECT_EQ(s.in_flight(), 0u) << "its slot is free";
+  // The next real failure is the first one the thresholds see.
+  timers_.Advance(milliseconds(400));  // run 3, due at 2 s, starts
+  ASSERT_EQ(prober_.starts.size(), 3u);
+  ASSERT_TRUE(prober_.Complete("a", false));
+  EXPECT_EQ(events_.back().reason, Reason::kConnect);
+  EXPECT_EQ(events_.back().after, Health::kUnhealthy);
+}
+
 TEST_F(SchedulerTest, AnAttemptInFlightIsNotStacked) {
   Scheduler& s = Make({0.0});
   // Timeout equal to the interval would be rejected by validation; the engine

@@ -65,4 +65,37 @@ TEST(SimTimers, TiesFireInArmingOrder) {
 }
 
 }  // namespace
+// Lateness beyond the allowance counts once, however many passes overlap it.
+TEST(StallMeter, CountsLatenessBeyondTheAllowanceOnce) {
+  StallMeter m(milliseconds(2));
+  const MonoTime t0{};
+  m.OnFire(t0 + milliseconds(10), t0 + milliseconds(11));
+  EXPECT_EQ(m.Total(), Duration::zero()) << "within the driver's resolution";
+  m.OnFire(t0 + milliseconds(20), t0 + milliseconds(50));
+  EXPECT_EQ(m.Total(), milliseconds(28));
+  // A later pass serving an earlier deadline: only the new time counts.
+  m.OnFire(t0 + milliseconds(30), t0 + milliseconds(60));
+  EXPECT_EQ(m.Total(), milliseconds(38));
+  m.OnFire(t0 + milliseconds(100), t0 + milliseconds(100));
+  EXPECT_EQ(m.Total(), milliseconds(38));
+}
+
+TEST(SimTimers, StallFiresLateAndCountsTheLateness) {
+  SimClock clock;
+  SimTimers timers(clock);
+  const MonoTime t0 = clock.Now();
+  std::vector<MonoTime> fired;
+  timers.Arm(t0 + milliseconds(10), [&] { fired.push_back(clock.Now()); });
+  timers.Arm(t0 + milliseconds(20), [&] { fired.push_back(clock.Now()); });
+  timers.Advance(milliseconds(5));
+  EXPECT_EQ(timers.Stalled(), Duration::zero());
+  timers.Stall(milliseconds(45));
+  ASSERT_EQ(fired.size(), 2u);
+  EXPECT_EQ(fired[0], t0 + milliseconds(50));
+  EXPECT_EQ(fired[1], t0 + milliseconds(50));
+  EXPECT_EQ(timers.Stalled(), milliseconds(40)) << "from the first deadline missed";
+  timers.Stall(milliseconds(10));
+  EXPECT_EQ(timers.Stalled(), milliseconds(40)) << "nothing was due: nothing was late";
+}
+
 }  // namespace healthgate::probes
