@@ -38,7 +38,6 @@ class AttemptImpl final : public Attempt {
     timer_ = 0;
     const Duration stalled = timers_.Stalled() - stalled_at_;
     stalled_at_ = timers_.Stalled();
-    renewed_for_ = extended_ ? renewed_for_ : stalled;
     if (stalled > StallTolerance(timeout_)) {
       if (!extended_) {
         // The loop did not run on time during this attempt, so an answer may be
@@ -46,6 +45,7 @@ class AttemptImpl final : public Attempt {
         // this deadline says nothing about the target. Give it a whole timeout
         // again, from now.
         extended_ = true;
+        renewed_for_ = stalled;
         timer_ = timers_.Arm(clock_.Now() + timeout_, [this] { OnDeadline(); });
         return;
       }

@@ -20,6 +20,10 @@
 
 namespace healthgate::probes {
 
+// The stall during an attempt beyond which its deadline is renewed: timeout/20,
+// at least 1 ms.
+Duration StallTolerance(Duration timeout);
+
 class Attempt {
  public:
   virtual ~Attempt() = default;  // cancels: `done` is not called afterwards
@@ -29,8 +33,6 @@ class Attempt {
 // the target's secrets, valid UTF-8 with controls escaped, at most
 // kMaxMessageBytes (SafeMessage in probes/text.h). Called on the loop thread, at most once,
 // never from inside RunAttempt.
-Duration StallTolerance(Duration timeout);
-
 std::unique_ptr<Attempt> RunAttempt(Prober& prober, Timers& timers, const Clock& clock,
                                     const Target& target, Duration timeout, DoneFn done);
 
