@@ -100,9 +100,10 @@ TEST(LocalTrust, EditsAndRotationsNeverOpenAPendingWindow) {
 }
 
 // Overload is never a verdict: 1,000 probes every 200 ms (5,000 attempts/s asked)
-// against a healthy target, on a binary whose admission bound lets only 4 attempts
-// run at once. Runs that cannot get a slot within their interval are skipped and
-// counted; no attempt fails, and every check stays Ready.
+// against a healthy target that answers after 10 ms, on a binary whose admission
+// bound lets only 4 attempts run at once (at most 400 attempts/s, whatever the
+// machine's speed). Runs that cannot get a slot within their interval are skipped
+// and counted; no attempt fails, and every check becomes and stays Ready.
 TEST(LocalTrust, OverloadSkipsRunsAndNeverFails) {
   TempDir dir;
   HttpTarget target;
@@ -112,7 +113,7 @@ TEST(LocalTrust, OverloadSkipsRunsAndNeverFails) {
               << "metadata: {name: c" << c << ", namespace: load}\n"
               << "spec:\n  interval: 200ms\n  timeout: 150ms\n  probes:\n";
     for (int p = 0; p < 100; ++p) {
-      manifests << "  - name: p" << p << "\n    http: {url: \"" << target.Url("/ok") << "\"}\n";
+      manifests << "  - name: p" << p << "\n    http: {url: \"" << target.Url("/slow?ms=10") << "\"}\n";
     }
   }
   const fs::path manifest = fs::path(dir.path()) / "load.yaml";
@@ -129,6 +130,16 @@ TEST(LocalTrust, OverloadSkipsRunsAndNeverFails) {
     return r ? r->body : std::string();
   };
   ASSERT_TRUE(WaitFor([&] { return get("/readyz").rfind("ok", 0) == 0; }, 20s));
+  auto all_ready = [&] {
+    for (int c = 0; c < 10; ++c) {
+      if (get("/ready/load/c" + std::to_string(c)).find("\"ready\":true") == std::string::npos) {
+        return false;
+      }
+    }
+    return true;
+  };
+  // Every probe has to get a slot once (1,000 attempts at <= 400/s).
+  ASSERT_TRUE(WaitFor(all_ready, 60s)) << "every check becomes Ready despite the overload";
   std::this_thread::sleep_for(5s);
   const std::string metrics = get("/metrics");
   auto sum = [&metrics](const std::string& pattern) {
