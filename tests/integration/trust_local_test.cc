@@ -113,7 +113,8 @@ TEST(LocalTrust, OverloadSkipsRunsAndNeverFails) {
               << "metadata: {name: c" << c << ", namespace: load}\n"
               << "spec:\n  interval: 200ms\n  timeout: 150ms\n  probes:\n";
     for (int p = 0; p < 100; ++p) {
-      manifests << "  - name: p" << p << "\n    http: {url: \"" << target.Url("/slow?ms=10") << "\"}\n";
+      manifests << "  - name: p" << p << "\n    http: {url: \"" << target.Url("/slow?ms=10")
+                << "\"}\n";
     }
   }
   const fs::path manifest = fs::path(dir.path()) / "load.yaml";
