@@ -127,6 +127,22 @@ int main(int argc, char** argv) {
                    "how often referenced Secrets are re-read (rotation)")
       ->capture_default_str();
   engine_flags(op_cmd, op.engine);
+  op_cmd->add_flag("--secure-serving", op.secure_serving,
+                   "serve HTTPS, and answer /metrics, the JSON API and the dashboard only to "
+                   "clients whose bearer token the API server authenticates and authorizes "
+                   "(TokenReview, SubjectAccessReview on the path; /livez and /readyz stay open)");
+  op_cmd->add_option("--tls-cert-file", op.tls_cert_file,
+                     "secure serving: PEM certificate (default: a self-signed one made at start)");
+  op_cmd->add_option("--tls-private-key-file", op.tls_key_file,
+                     "secure serving: PEM private key of --tls-cert-file");
+  op_cmd
+      ->add_option("--tls-server-names", op.tls_server_names,
+                   "secure serving: DNS names and IPs of the self-signed certificate (default: "
+                   "the host name, localhost, 127.0.0.1, ::1)")
+      ->delimiter(',');
+  op_cmd->add_flag("--protect-readiness-urls", op.protect_readiness_urls,
+                   "secure serving: /ready/NS/NAME and /health/NS/NAME need authorization too "
+                   "(default: open, for readinessProbes that send no token)");
   op_cmd
       ->add_option("--startup-verdict-wait", op_verdict_wait,
                    "/readyz waits at most this long after the initial list for every check's "

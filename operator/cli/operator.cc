@@ -14,8 +14,10 @@
 #include "operator/controller/runtime.h"
 #include "operator/kube/client.h"
 #include "operator/kube/config.h"
+#include "operator/kube/delegated_auth.h"
 #include "operator/leader/elector.h"
 #include "operator/server/server.h"
+#include "operator/server/tls.h"
 #include "operator/sinks/events.h"
 #include "operator/sinks/readiness_gates.h"
 #include "operator/sinks/status_writer.h"
@@ -33,12 +35,69 @@ std::string DefaultIdentity() {
   return std::string(host) + suffix;
 }
 
+// The serving certificate and key of secure serving; false (logged) on error.
+bool ServingTls(const OperatorOptions& options, server::ServerOptions& server_options,
+                Logger& log) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    log.Error("--tls-cert-file and --tls-private-key-file go together");
+    return false;
+  }
+  if (!options.secure_serving) {
+    if (!options.tls_cert_file.empty() || options.protect_readiness_urls) {
+      log.Error(
+          "--tls-cert-file, --tls-private-key-file and --protect-readiness-urls need "
+          "--secure-serving");
+      return false;
+    }
+    return true;
+  }
+  std::string error;
+  std::optional<server::TlsMaterial> tls;
+  if (!options.tls_cert_file.empty()) {
+    tls = server::LoadTlsFiles(options.tls_cert_file, options.tls_key_file, error);
+  } else {
+    std::vector<std::string> names = options.tls_server_names;
+    if (names.empty()) {
+      char host[256] = {0};
+      gethostname(host, sizeof host - 1);
+      if (host[0] != '\0') names.emplace_back(host);
+      names.insert(names.end(), {"localhost", "127.0.0.1", "::1"});
+    }
+    tls = server::SelfSignedCertificate(names, 365, error);
+    if (tls) log.Info("secure serving with a self-signed certificate", {{"names", names}});
+  }
+  if (!tls) {
+    log.Error("cannot set up the serving certificate", {{"error", error}});
+    return false;
+  }
+  server_options.tls_cert_pem = std::move(tls->cert_pem);
+  server_options.tls_key_pem = std::move(tls->key_pem);
+  server_options.protect_readiness_urls = options.protect_readiness_urls;
+  return true;
+}
+
+server::AuthDecision FromReview(const kube::AccessReview& r) {
+  using O = server::AuthDecision::Outcome;
+  switch (r.outcome) {
+    case kube::AccessReview::Outcome::kAllowed:
+      return {O::kAllowed, ""};
+    case kube::AccessReview::Outcome::kUnauthenticated:
+      return {O::kUnauthenticated, r.message};
+    case kube::AccessReview::Outcome::kForbidden:
+      return {O::kForbidden, r.message};
+    case kube::AccessReview::Outcome::kUnavailable:
+      return {O::kUnavailable, r.message};
+  }
+  return {O::kUnavailable, "authorization unavailable"};
+}
+
 }  // namespace
 
 int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log) {
   StopSignals stop;  // before any thread starts
   auto server_options = ServingOptions(options.http_address, log);
   if (!server_options) return 2;
+  if (!ServingTls(options, *server_options, log)) return 2;
   auto config = kube::LoadConfig(options.kubeconfig, kube::ProcessEnv(), kube::SteadyNow());
   if (!config.ok()) {
     log.Error("cannot load the Kubernetes client configuration",
@@ -116,6 +175,19 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
   source_ptr = &source;
 
   StartupReadiness readiness(runtime.store(), clock, options.verdict_wait);
+  std::unique_ptr<kube::DelegatedAuth> auth;
+  server::AuthorizeFn authorize;
+  if (options.secure_serving) {
+    auth = std::make_unique<kube::DelegatedAuth>(client, clock);
+    authorize = [&auth, &log](const server::AuthRequest& r) {
+      kube::AccessReview review = auth->Review(r.token, r.path, r.verb);
+      if (review.outcome == kube::AccessReview::Outcome::kUnavailable) {
+        log.Warn("cannot authorize an HTTP client",
+                 {{"path", std::string(r.path)}, {"error", review.message}});
+      }
+      return FromReview(review);
+    };
+  }
   server::Server http(
       *server_options,
       server::ServerInputs{
@@ -139,7 +211,7 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
             if (!options.leader_elect) return {true, ""};
             return {true, leading.load() ? "leader" : "standby: probes, does not write"};
           },
-          log, clock});
+          log, clock, authorize});
   if (auto err = http.Start()) {
     log.Error("cannot serve HTTP", {{"address", options.http_address}, {"error", *err}});
     return 1;
@@ -175,7 +247,8 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
            {{"address", options.http_address},
             {"port", http.BoundPort()},
             {"namespace", options.ns.empty() ? "(all)" : options.ns},
-            {"leader_elect", options.leader_elect}});
+            {"leader_elect", options.leader_elect},
+            {"secure_serving", options.secure_serving}});
 
   // SIGHUP is logged and ignored: the watch already keeps everything current.
   log.Info("shutting down", {{"signal", stop.Wait(log)}});

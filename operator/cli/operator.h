@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "operator/log/log.h"
@@ -27,6 +28,15 @@ struct OperatorOptions {
   bool readiness_gates = true;            // false: spec.readinessGate is logged and ignored
   std::chrono::seconds verdict_wait{30};  // as LocalOptions::verdict_wait
   probes::EngineOptions engine;           // as LocalOptions::engine
+  // Secure serving: HTTPS, and the endpoints other than /livez, /readyz (and
+  // the per-check URLs unless protect_readiness_urls) answer only clients whose
+  // bearer token the API server authenticates (TokenReview) and authorizes for
+  // the path (SubjectAccessReview).
+  bool secure_serving = false;
+  std::string tls_cert_file;  // both empty: a self-signed certificate made at start
+  std::string tls_key_file;
+  std::vector<std::string> tls_server_names;  // of the self-signed certificate
+  bool protect_readiness_urls = false;
 };
 
 int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -38,6 +39,26 @@ constexpr const char* kMetricsType = "text/plain; version=0.0.4; charset=utf-8";
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 class MetricsStream;
+
+// The credentials of an "Authorization: Bearer <token>" header (the scheme is
+// case-insensitive, RFC 7235); "" for any other scheme or a malformed value.
+std::string BearerToken(std::string_view header) {
+  constexpr std::string_view kScheme = "bearer";
+  while (!header.empty() && (header.front() == ' ' || header.front() == '\t')) {
+    header.remove_prefix(1);
+  }
+  if (header.size() <= kScheme.size()) return "";
+  for (std::size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return "";
+  }
+  header.remove_prefix(kScheme.size());
+  if (header.front() != ' ') return "";
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t'))
+    header.remove_suffix(1);
+  if (header.empty() || header.find_first_of(" \t") != std::string_view::npos) return "";
+  return std::string(header);
+}
 
 // A response being prepared: status, headers and either a body or a /metrics
 // stream.
@@ -181,6 +202,24 @@ std::optional<BindAddress> ParseBindAddress(std::string_view text, std::string& 
   out.host = host.empty() ? "0.0.0.0" : std::string(host);
   out.port = value;
   return out;
+}
+
+bool RouteRequiresAuth(RouteId id, bool protect_readiness_urls) {
+  switch (id) {
+    case RouteId::kMetrics:
+    case RouteId::kList:
+    case RouteId::kOne:
+    case RouteId::kDashboard:
+      return true;
+    case RouteId::kReady:
+    case RouteId::kHealth:
+      return protect_readiness_urls;
+    case RouteId::kLivez:
+    case RouteId::kReadyz:
+    case RouteId::kOther:
+      return false;
+  }
+  return true;
 }
 
 RouteMatch MatchRoute(std::string_view path) {
@@ -412,6 +451,9 @@ struct Request {
   std::optional<std::string> ns_param;  // ?namespace= of the API list
   healthgate::MonoTime start;
   std::size_t body_bytes = 0;
+  std::string path;         // the request path, for authorization
+  bool needs_auth = false;  // RouteRequiresAuth, with an authorizer
+  std::string token;        // the bearer token sent (secret: never logged)
   bool dispatched = false;
   bool ready = false;  // `reply` was filled by a handler thread
   Reply reply;
@@ -465,6 +507,8 @@ class Server::Impl {
 
   MHD_Result Queue(MHD_Connection* c, Request& r);
   void Compute(Request& r, MHD_Connection* c);
+  // Asks the authorizer; false (with the 401/403/503 reply set) when denied.
+  bool Authorized(Request& r);
   void Produce(const std::shared_ptr<MetricsStream>& stream);
   void Record(std::string_view route, const std::string& method, int status, double seconds);
   void Dispatch(const RouteMatch& m, Request& req, Reply& res, MHD_Connection* c);
@@ -558,6 +602,12 @@ MHD_Result Server::Impl::Access(MHD_Connection* c, const char* url, const char* 
       const char* ns = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "namespace");
       if (ns != nullptr) req->ns_param = ns;
     }
+    if (in_.authorize && RouteRequiresAuth(req->match.id, options_.protect_readiness_urls)) {
+      req->needs_auth = true;
+      req->path = url;
+      const char* auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+      if (auth != nullptr) req->token = BearerToken(auth);
+    }
     return MHD_YES;
   }
   if (upload_size > 0) {
@@ -569,14 +619,16 @@ MHD_Result Server::Impl::Access(MHD_Connection* c, const char* url, const char* 
   if (req->ready) return Queue(c, *req);
   if (req->dispatched) return MHD_YES;  // not expected: answers come only when ready
   RouteId id = req->match.id;
-  if (id == RouteId::kOther || id == RouteId::kDashboard) {
+  if ((id == RouteId::kOther || id == RouteId::kDashboard) && !req->needs_auth) {
     Dispatch(req->match, *req, req->reply, c);  // fixed answers: no handler thread needed
     return Queue(c, *req);
   }
   req->dispatched = true;
-  bool heavy = id == RouteId::kMetrics || id == RouteId::kList;
+  // An authorization may wait on the API server: it never takes the thread
+  // kept for the open probes' routes.
+  bool heavy = id == RouteId::kMetrics || id == RouteId::kList || req->needs_auth;
   bool queued = pool_.Dispatch(c, heavy, [this, req, c] {
-    Compute(*req, c);
+    if (!req->needs_auth || Authorized(*req)) Compute(*req, c);
     std::shared_ptr<MetricsStream> stream = req->head ? nullptr : req->reply.stream;
     req->ready = true;
     MHD_resume_connection(c);
@@ -604,6 +656,33 @@ void Server::Impl::Compute(Request& r, MHD_Connection* c) {
     r.reply = Reply{};
     SetError(r.reply, 500, "internal error");
   }
+}
+
+bool Server::Impl::Authorized(Request& r) {
+  AuthDecision d;
+  try {
+    d = in_.authorize(AuthRequest{r.token, r.path, "get"});
+  } catch (const std::exception& e) {
+    d = {AuthDecision::Outcome::kUnavailable, "authorization failed"};
+    in_.logger.Error("authorization failed",
+                     {{"route", std::string(r.match.route)}, {"error", std::string(e.what())}});
+  }
+  switch (d.outcome) {
+    case AuthDecision::Outcome::kAllowed:
+      return true;
+    case AuthDecision::Outcome::kUnauthenticated:
+      r.reply.headers.emplace_back("WWW-Authenticate", "Bearer");
+      SetError(r.reply, 401, d.message.empty() ? "unauthorized" : d.message);
+      return false;
+    case AuthDecision::Outcome::kForbidden:
+      SetError(r.reply, 403, d.message.empty() ? "forbidden" : d.message);
+      return false;
+    case AuthDecision::Outcome::kUnavailable:
+      r.reply.headers.emplace_back("Retry-After", "5");
+      SetError(r.reply, 503, d.message.empty() ? "authorization unavailable" : d.message);
+      return false;
+  }
+  return false;
 }
 
 void Server::Impl::Produce(const std::shared_ptr<MetricsStream>& stream) {
@@ -839,10 +918,29 @@ std::optional<std::string> Server::Impl::Start(int& bound_port) {
   reaper_stop_ = false;
   pool_.Start(options_.threads);
   unsigned int flags = MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+  // TLS (GnuTLS inside libmicrohttpd): the PEM texts are copied by MHD at start.
+  std::vector<MHD_OptionItem> tls;
+  if (!options_.tls_cert_pem.empty() || !options_.tls_key_pem.empty()) {
+    if (options_.tls_cert_pem.empty() || options_.tls_key_pem.empty()) {
+      ::close(fd);
+      return "TLS needs both a certificate and its private key";
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      ::close(fd);
+      return "this libmicrohttpd was built without TLS support";
+    }
+    flags |= MHD_USE_TLS;
+    tls.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(options_.tls_cert_pem.c_str())});
+    tls.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(options_.tls_key_pem.c_str())});
+    // TLS 1.2 and 1.3 only, GnuTLS's secure defaults otherwise.
+    tls.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0,
+                   const_cast<char*>("NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")});
+  }
+  tls.push_back({MHD_OPTION_END, 0, nullptr});
   daemon_ = MHD_start_daemon(
-      flags, 0, nullptr, nullptr, &Impl::OnAccess, this, MHD_OPTION_LISTEN_SOCKET, fd,
-      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned int>(max_connections),
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      flags, 0, nullptr, nullptr, &Impl::OnAccess, this, MHD_OPTION_ARRAY, tls.data(),
+      MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+      static_cast<unsigned int>(max_connections), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
       static_cast<unsigned int>(std::max<std::size_t>(1, options_.max_connections_per_ip)),
       MHD_OPTION_CONNECTION_TIMEOUT,
       static_cast<unsigned int>(std::max<std::int64_t>(1, options_.keep_alive_timeout.count())),
@@ -852,7 +950,8 @@ std::optional<std::string> Server::Impl::Start(int& bound_port) {
   if (daemon_ == nullptr) {
     pool_.Close();
     ::close(fd);
-    return "http server on " + options_.address + " did not start";
+    return "http server on " + options_.address + " did not start" +
+           (tls.size() > 1 ? " (is the TLS certificate and key pair valid PEM?)" : "");
   }
   listen_fd_ = fd;
   reaper_ = std::thread([this] { Reap(); });

@@ -75,8 +75,43 @@ struct RouteMatch {
 // Pure: maps a decoded request path to its route.
 RouteMatch MatchRoute(std::string_view path);
 
+// Who may read an endpoint, when the server authenticates its clients (secure
+// serving, operator mode): the bearer token of the request ("" when it sent
+// none), and the request's path and verb as the Kubernetes authorizer sees a
+// non-resource request (controller-runtime's metrics filter and
+// kube-rbac-proxy do the same: TokenReview, then SubjectAccessReview).
+struct AuthRequest {
+  std::string_view token;  // secret: never logged or echoed
+  std::string_view path;   // the request path, without the query
+  std::string_view verb;   // "get" (HEAD is authorized as get)
+};
+struct AuthDecision {
+  enum class Outcome {
+    kAllowed,
+    kUnauthenticated,  // no token, or the API server did not accept it: 401
+    kForbidden,        // authenticated, not authorized for this path: 403
+    kUnavailable,      // the review could not be made (API server down): 503
+  };
+  Outcome outcome = Outcome::kUnauthenticated;
+  std::string message;  // for the client; never holds the token
+};
+// Must be thread-safe; called on a handler thread, may block on a round trip
+// to the API server (the implementation bounds it and caches answers).
+using AuthorizeFn = std::function<AuthDecision(const AuthRequest&)>;
+
+// Which endpoints need an authorized client when an AuthorizeFn is given:
+// /metrics, the JSON API and the dashboard always; /ready/... and /health/...
+// when `protect_readiness_urls`; never /livez and /readyz (the kubelet probes
+// them without a token) nor unknown paths (a fixed 404).
+bool RouteRequiresAuth(RouteId id, bool protect_readiness_urls);
+
 struct ServerOptions {
   std::string address = ":8080";
+  // TLS: both set (PEM text) serves HTTPS only; both empty serves plain HTTP.
+  std::string tls_cert_pem;  // the serving certificate, then its chain
+  std::string tls_key_pem;   // its private key (secret: never logged)
+  // With an AuthorizeFn: the per-check readiness URLs need authorization too.
+  bool protect_readiness_urls = false;
   // Handler threads. Open connections hold none (the network thread serves
   // them all); a handler thread is busy only while an answer is computed or a
   // /metrics exposition is rendered. At most threads - 1 of them render
@@ -125,6 +160,8 @@ struct ServerInputs {
   StatusFn readiness;
   Logger& logger;
   const healthgate::Clock& clock;  // request durations and result ages
+  // Set: the endpoints RouteRequiresAuth names answer only authorized clients.
+  AuthorizeFn authorize = {};
 };
 
 class Server {

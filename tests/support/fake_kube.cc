@@ -370,10 +370,26 @@ kube::Result<json> FakeKube::List(const kube::ResourceRef& ref, const kube::List
   return list;
 }
 
+void FakeKube::ReactToCreate(const std::string& path_prefix, Reactor reactor) {
+  std::lock_guard lock(mu_);
+  reactors_.emplace_back(path_prefix, std::move(reactor));
+}
+
 kube::Result<json> FakeKube::Create(const kube::ResourceRef& ref, const json& object,
                                     const kube::WriteOptions&) {
+  Reactor reactor;
+  {
+    std::lock_guard lock(mu_);
+    if (auto f = Enter({Verb::kCreate, ref.Path(), object, ""})) return *f;
+    for (const auto& [prefix, r] : reactors_) {
+      if (ref.Path().rfind(prefix, 0) == 0) {
+        reactor = r;
+        break;
+      }
+    }
+  }
+  if (reactor) return reactor(object);  // outside the lock: it may take its time
   std::lock_guard lock(mu_);
-  if (auto f = Enter({Verb::kCreate, ref.Path(), object, ""})) return *f;
   const std::string name = object.value("/metadata/name"_json_pointer, std::string());
   if (name.empty()) return ApiError(422, Reason::kInvalid, "Invalid", "metadata.name: Required");
   auto& coll = objects_[Collection(ref)];

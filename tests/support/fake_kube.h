@@ -124,6 +124,13 @@ class FakeKube final : public kube::Interface {
   void Unreachable();
   void ClearFaults();
 
+  // --- Review APIs (TokenReview, SubjectAccessReview) store nothing: the API
+  // server computes the answer from the request. A reactor does that here for
+  // Creates whose path starts with `path_prefix` (calls are still recorded and
+  // faults still apply first). ---
+  using Reactor = std::function<kube::Result<json>(const json& object)>;
+  void ReactToCreate(const std::string& path_prefix, Reactor reactor);
+
   // --- What was called ---
   std::vector<Call> calls() const;
   std::size_t Count(Verb verb, const std::string& path_prefix = "") const;
@@ -181,6 +188,7 @@ class FakeKube final : public kube::Interface {
                                  kube::PatchType type, const json& patch, bool status);
 
   mutable std::mutex mu_;
+  std::vector<std::pair<std::string, Reactor>> reactors_;
   mutable std::condition_variable cv_;
   std::map<std::string, std::map<std::string, Stored>> objects_;  // collection -> ns/name
   std::vector<Event> history_;
