@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "operator/api/v1alpha1/model.h"
 #include "operator/log/log.h"
 #include "probes/engine/engine.h"
 
@@ -24,9 +25,10 @@ struct OperatorOptions {
   std::chrono::seconds renew_deadline{10};
   std::chrono::seconds retry_period{2};
   std::chrono::seconds secret_refresh{30};
-  bool readiness_gates = true;            // false: spec.readinessGate is logged and ignored
-  std::chrono::seconds verdict_wait{30};  // as LocalOptions::verdict_wait
-  probes::EngineOptions engine;           // as LocalOptions::engine
+  bool readiness_gates = true;             // false: spec.readinessGate is logged and ignored
+  std::chrono::seconds verdict_wait{30};   // as LocalOptions::verdict_wait
+  probes::EngineOptions engine;            // as LocalOptions::engine
+  v1alpha1::ValidationOptions validation;  // as LocalOptions::validation
 };
 
 int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log);
