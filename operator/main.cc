@@ -35,17 +35,23 @@ struct PolicyFlags {
   std::string redis_commands;
 
   void Add(CLI::App* cmd) {
+    // expected(0, 1): "--probe-deny-cidrs=" (as the chart renders an empty list)
+    // is an empty value, not a missing one.
     cmd->add_option("--probe-deny-cidrs", deny_cidrs,
                     "comma-separated CIDR blocks probes never connect to, checked after DNS "
-                    "and before connect for every probe and redirect hop (default: link-local "
-                    "and cloud-metadata ranges; an empty value denies nothing)")
-        ->capture_default_str();
+                    "and before connect for every probe and redirect hop (default: " +
+                        deny_cidrs +
+                        ", the link-local and cloud-metadata ranges; an empty value "
+                        "denies nothing)")
+        ->expected(0, 1);
     cmd->add_option("--probe-allow-cidrs", allow_cidrs,
                     "comma-separated CIDR blocks: when set, probes connect only to addresses "
-                    "inside them (the deny list still applies)");
+                    "inside them (the deny list still applies)")
+        ->expected(0, 1);
     cmd->add_option("--redis-allow-commands", redis_commands,
                     "comma-separated Redis commands (\"CONFIG GET\" for one subcommand) that "
-                    "redis probes may send besides the read-only allowlist");
+                    "redis probes may send besides the read-only allowlist")
+        ->expected(0, 1);
   }
 
   // False after printing an error naming the flag and its value.

@@ -317,9 +317,17 @@ TEST(CliProbePolicy, BadFlagValuesExit2NamingTheFlagAndValue) {
       EXPECT_NE(r.output.find(c.expect), std::string::npos) << sub << "\n" << r.output;
     }
   }
-  // An explicit empty deny list is valid input (it turns the default off).
-  auto r = testing::Run({HEALTHGATE_BINARY, "check", "-f", m.string(), "--probe-deny-cidrs", ""});
-  EXPECT_EQ(r.exit_code, 1) << r.output;
+  // An explicit empty value is valid input (an empty deny list turns the default
+  // off), written either way; the chart renders "--probe-deny-cidrs=".
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--probe-deny-cidrs", ""},
+        std::vector<std::string>{
+            "--probe-deny-cidrs=", "--probe-allow-cidrs=", "--redis-allow-commands="}}) {
+    std::vector<std::string> argv = {HEALTHGATE_BINARY, "check", "-f", m.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = testing::Run(argv);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << "\n" << r.output;
+  }
 }
 
 class LocalPolicy : public ::testing::Test {
