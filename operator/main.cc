@@ -15,6 +15,7 @@
 #include "operator/cli/operator.h"
 #include "operator/cli/wait.h"
 #include "operator/log/log.h"
+#include "probes/address_policy.h"
 
 namespace {
 
@@ -25,6 +26,61 @@ std::chrono::milliseconds FlagDuration(const std::string& text, const char* flag
   if (!d) throw CLI::ValidationError(flag, error);
   return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
+
+// The flags of the cluster admin's probe policy, shared by check, local and
+// operator: their text, turned into options by Apply() after parsing.
+struct PolicyFlags {
+  std::string deny_cidrs{healthgate::probes::AddressPolicy::kDefaultDeny};
+  std::string allow_cidrs;
+  std::string redis_commands;
+
+  void Add(CLI::App* cmd) {
+    // expected(0, 1): "--probe-deny-cidrs=" (as the chart renders an empty list)
+    // is an empty value, not a missing one.
+    cmd->add_option("--probe-deny-cidrs", deny_cidrs,
+                    "comma-separated CIDR blocks probes never connect to, checked after DNS "
+                    "and before connect for every probe and redirect hop (default: " +
+                        deny_cidrs +
+                        ", the link-local and cloud-metadata ranges; an empty value "
+                        "denies nothing)")
+        ->expected(0, 1);
+    cmd->add_option("--probe-allow-cidrs", allow_cidrs,
+                    "comma-separated CIDR blocks: when set, probes connect only to addresses "
+                    "inside them (the deny list still applies)")
+        ->expected(0, 1);
+    cmd->add_option("--redis-allow-commands", redis_commands,
+                    "comma-separated Redis commands (\"CONFIG GET\" for one subcommand) that "
+                    "redis probes may send besides the read-only allowlist")
+        ->expected(0, 1);
+  }
+
+  // False after printing an error naming the flag and its value.
+  bool Apply(healthgate::probes::AddressPolicy* policy,
+             healthgate::v1alpha1::ValidationOptions* validation) const {
+    std::string error;
+    auto deny = healthgate::probes::ParseCidrList(deny_cidrs, &error);
+    if (!deny) {
+      std::fprintf(stderr, "error: --probe-deny-cidrs \"%s\": %s\n", deny_cidrs.c_str(),
+                   error.c_str());
+      return false;
+    }
+    auto allow = healthgate::probes::ParseCidrList(allow_cidrs, &error);
+    if (!allow) {
+      std::fprintf(stderr, "error: --probe-allow-cidrs \"%s\": %s\n", allow_cidrs.c_str(),
+                   error.c_str());
+      return false;
+    }
+    auto commands = healthgate::v1alpha1::ParseRedisCommandList(redis_commands, &error);
+    if (!commands) {
+      std::fprintf(stderr, "error: --redis-allow-commands \"%s\": %s\n", redis_commands.c_str(),
+                   error.c_str());
+      return false;
+    }
+    *policy = healthgate::probes::AddressPolicy(std::move(*deny), std::move(*allow));
+    validation->redis_extra_commands = std::move(*commands);
+    return true;
+  }
+};
 
 }  // namespace
 
@@ -50,6 +106,8 @@ int main(int argc, char** argv) {
                         "directory of secrets: DIR/<namespace>/<name>/<key>");
   check_cmd->add_option("-o,--output", check.output, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
+  PolicyFlags check_policy;
+  check_policy.Add(check_cmd);
 
   healthgate::cli::LocalOptions local;
   auto* local_cmd = app.add_subcommand(
@@ -80,6 +138,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
   };
   engine_flags(local_cmd, local.engine);
+  PolicyFlags local_policy;
+  local_policy.Add(local_cmd);
   local_cmd
       ->add_option("--startup-verdict-wait", local_verdict_wait,
                    "/readyz waits at most this long after the initial load for every check's "
@@ -143,6 +203,8 @@ int main(int argc, char** argv) {
   op_cmd->add_flag("--protect-readiness-urls", op.protect_readiness_urls,
                    "secure serving: /ready/NS/NAME and /health/NS/NAME need authorization too "
                    "(default: open, for readinessProbes that send no token)");
+  PolicyFlags op_policy;
+  op_policy.Add(op_cmd);
   op_cmd
       ->add_option("--startup-verdict-wait", op_verdict_wait,
                    "/readyz waits at most this long after the initial list for every check's "
@@ -178,8 +240,12 @@ int main(int argc, char** argv) {
   }
   healthgate::RealClock clock;
 
-  if (*check_cmd) return healthgate::cli::RunCheck(check, stdout, stderr);
+  if (*check_cmd) {
+    if (!check_policy.Apply(&check.address_policy, &check.validation)) return 2;
+    return healthgate::cli::RunCheck(check, stdout, stderr);
+  }
   if (*local_cmd) {
+    if (!local_policy.Apply(&local.engine.address_policy, &local.validation)) return 2;
     try {
       local.verdict_wait = std::chrono::duration_cast<std::chrono::seconds>(
           FlagDuration(local_verdict_wait, "--startup-verdict-wait"));
@@ -196,6 +262,7 @@ int main(int argc, char** argv) {
     return healthgate::cli::RunLocal(local, clock, log);
   }
   if (*op_cmd) {
+    if (!op_policy.Apply(&op.engine.address_policy, &op.validation)) return 2;
     try {
       auto secs = [](const std::string& t, const char* flag) {
         return std::chrono::duration_cast<std::chrono::seconds>(FlagDuration(t, flag));

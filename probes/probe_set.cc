@@ -2,11 +2,11 @@
 
 namespace healthgate::probes {
 
-ProbeSet::ProbeSet(Loop& loop, Resolver& resolver)
-    : tcp_(loop, resolver),
-      http_(loop, resolver),
-      postgres_(loop, resolver),
-      redis_(loop, resolver) {}
+ProbeSet::ProbeSet(Loop& loop, Resolver& resolver, const AddressPolicy& policy)
+    : tcp_(loop, resolver, policy),
+      http_(loop, resolver, policy),
+      postgres_(loop, resolver, policy),
+      redis_(loop, resolver, policy) {}
 
 ProbeSet::~ProbeSet() = default;
 

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "probes/address_policy.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
 #include "probes/http/http_probe.h"
@@ -16,7 +17,8 @@ namespace healthgate::probes {
 
 class ProbeSet final : public Prober {
  public:
-  ProbeSet(Loop& loop, Resolver& resolver);
+  // Every probe type connects only to addresses `policy` allows.
+  ProbeSet(Loop& loop, Resolver& resolver, const AddressPolicy& policy);
   ~ProbeSet() override;
   std::unique_ptr<ProbeSession> Start(const Target& target, DoneFn done) override;
 

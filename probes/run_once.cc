@@ -10,7 +10,7 @@
 
 namespace healthgate::probes {
 
-std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests) {
+std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests, const AddressPolicy& policy) {
   std::vector<Result> results(requests.size());
   if (requests.empty()) return results;
   RealClock clock;
@@ -19,7 +19,7 @@ std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests) {
   std::vector<std::unique_ptr<Attempt>> attempts(requests.size());
   {
     UvTimers timers(loop);
-    ProbeSet probes(loop, resolver);
+    ProbeSet probes(loop, resolver, policy);
     std::size_t left = requests.size();
     std::vector<int> tries(requests.size(), 0);
     std::function<void(std::size_t)> run = [&](std::size_t i) {

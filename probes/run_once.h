@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "probes/address_policy.h"
 #include "probes/result.h"
 #include "probes/target.h"
 
@@ -19,7 +20,8 @@ struct OnceRequest {
 // run again, up to this many tries in all; the last try's result is returned.
 inline constexpr int kMaxOnceTries = 3;
 
-// Results in request order.
-std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests);
+// Results in request order. Probes connect only to addresses `policy` allows.
+std::vector<Result> RunOnce(const std::vector<OnceRequest>& requests,
+                            const AddressPolicy& policy = {});
 
 }  // namespace healthgate::probes

@@ -103,7 +103,7 @@ void PrintTable(const std::vector<Row>& rows, std::FILE* out) {
 }  // namespace
 
 int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
-  auto docs = v1alpha1::LoadPaths(options.paths);
+  auto docs = v1alpha1::LoadPaths(options.paths, options.validation);
   std::vector<v1alpha1::HealthCheck> checks;
   std::size_t errors = 0;
   // Two documents for one namespace/name are invalid input, as in local mode
@@ -157,7 +157,7 @@ int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err) {
       rows.push_back(std::move(r));
     }
   }
-  auto results = probes::RunOnce(requests);
+  auto results = probes::RunOnce(requests, options.address_policy);
   for (std::size_t i = 0; i < results.size(); ++i) {
     Row& r = rows[request_row[i]];
     r.healthy = results[i].healthy;

@@ -7,12 +7,19 @@
 #include <string>
 #include <vector>
 
+#include "operator/api/v1alpha1/model.h"
+#include "probes/address_policy.h"
+
 namespace healthgate::cli {
 
 struct CheckOptions {
   std::vector<std::string> paths;
   std::string secrets_dir;
   std::string output = "table";  // table | json
+  // --probe-deny-cidrs, --probe-allow-cidrs.
+  probes::AddressPolicy address_policy;
+  // --redis-allow-commands.
+  v1alpha1::ValidationOptions validation;
 };
 
 int RunCheck(const CheckOptions& options, std::FILE* out, std::FILE* err);

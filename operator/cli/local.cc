@@ -34,9 +34,9 @@ int RunLocal(const LocalOptions& options, const healthgate::Clock& clock, Logger
     return 1;
   }
 
-  sources::FileSource files(
-      {options.paths, options.secrets_dir, options.poll_interval, runtime.metrics().registry()},
-      runtime.controller(), log);
+  sources::FileSource files({options.paths, options.secrets_dir, options.poll_interval,
+                             runtime.metrics().registry(), options.validation},
+                            runtime.controller(), log);
   auto report = files.LoadNow();
   runtime.WaitApplied(std::chrono::seconds(30));
   readiness.Loaded();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "operator/api/v1alpha1/model.h"
 #include "operator/log/log.h"
 #include "probes/engine/engine.h"
 
@@ -23,7 +24,10 @@ struct LocalOptions {
   std::chrono::seconds verdict_wait{30};
   // Probe loops (--probe-threads) and admission bounds of the probe engine
   // (--max-in-flight, --max-in-flight-per-endpoint, --max-in-flight-per-database).
+  // (--probe-deny-cidrs, --probe-allow-cidrs: engine.address_policy.)
   probes::EngineOptions engine;
+  // --redis-allow-commands.
+  v1alpha1::ValidationOptions validation;
   // How often the manifests' metadata is polled for changes; SIGHUP reloads at once.
   std::chrono::milliseconds poll_interval{500};
 };

@@ -148,7 +148,7 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
   std::set<std::string> ignored_gates;  // reflector thread only
   sources::KubeSource source(
       client, runtime.controller(), &runtime.metrics(), log,
-      sources::KubeSource::Options{options.ns, options.secret_refresh},
+      sources::KubeSource::Options{options.ns, options.secret_refresh, options.validation},
       sources::KubeSource::Hooks{
           [&](const nlohmann::json& o) {
             events.Seed(o);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "operator/api/v1alpha1/model.h"
 #include "operator/log/log.h"
 #include "probes/engine/engine.h"
 
@@ -25,9 +26,6 @@ struct OperatorOptions {
   std::chrono::seconds renew_deadline{10};
   std::chrono::seconds retry_period{2};
   std::chrono::seconds secret_refresh{30};
-  bool readiness_gates = true;            // false: spec.readinessGate is logged and ignored
-  std::chrono::seconds verdict_wait{30};  // as LocalOptions::verdict_wait
-  probes::EngineOptions engine;           // as LocalOptions::engine
   // Secure serving: HTTPS, and the endpoints other than /livez, /readyz (and
   // the per-check URLs unless protect_readiness_urls) answer only clients whose
   // bearer token the API server authenticates (TokenReview) and authorizes for
@@ -37,6 +35,11 @@ struct OperatorOptions {
   std::string tls_key_file;
   std::vector<std::string> tls_server_names;  // of the self-signed certificate
   bool protect_readiness_urls = false;
+
+  bool readiness_gates = true;             // false: spec.readinessGate is logged and ignored
+  std::chrono::seconds verdict_wait{30};   // as LocalOptions::verdict_wait
+  probes::EngineOptions engine;            // as LocalOptions::engine
+  v1alpha1::ValidationOptions validation;  // as LocalOptions::validation
 };
 
 int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log);

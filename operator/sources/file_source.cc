@@ -105,7 +105,7 @@ LoadReport FileSource::Load() {
     path_files[p] = *files;
     for (const std::string& f : *files) {
       owner[f] = p;
-      v1alpha1::ManifestFile file = v1alpha1::ReadManifestFile(f);
+      v1alpha1::ManifestFile file = v1alpha1::ReadManifestFile(f, options_.validation);
       const auto prev = doc_keys_.find(f);
       const bool had_checks =
           prev != doc_keys_.end() && std::any_of(prev->second.begin(), prev->second.end(),

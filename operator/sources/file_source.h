@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "operator/api/v1alpha1/model.h"
 #include "operator/controller/controller.h"
 #include "operator/log/log.h"
 
@@ -55,6 +56,8 @@ class FileSource {
     std::chrono::milliseconds poll{500};
     // Where healthgate_manifest_source_errors is registered; may be null.
     std::shared_ptr<prometheus::Registry> registry;
+    // The process's validation options (--redis-allow-commands).
+    v1alpha1::ValidationOptions validation;
   };
   FileSource(Options options, controller::Controller& controller, Logger& log);
   ~FileSource();

@@ -144,7 +144,7 @@ void KubeSource::Stop() {
 
 void KubeSource::OnUpsert(const nlohmann::json& object) {
   if (hooks_.on_object) hooks_.on_object(object);
-  v1alpha1::Document doc = v1alpha1::ParseJson(object, "api");
+  v1alpha1::Document doc = v1alpha1::ParseJson(object, "api", options_.validation);
   controller::DesiredCheck d;
   const auto& meta = object.value("metadata", nlohmann::json::object());
   d.ns = meta.value("namespace", doc.ns);

@@ -81,6 +81,8 @@ class KubeSource {
   struct Options {
     std::string ns;  // empty: all namespaces
     std::chrono::seconds secret_refresh{30};
+    // The process's validation options (--redis-allow-commands).
+    v1alpha1::ValidationOptions validation;
   };
   struct Hooks {
     // An object was seen (its current status, for writers that must not undo it).

@@ -48,10 +48,11 @@ std::size_t AssignLoop(std::string_view endpoint, std::size_t n) {
 // One probe loop and everything that lives on it. Built before its thread
 // starts; from then on only that thread touches the members below the loop.
 struct Engine::Shard {
-  Shard(const Clock& clock, std::uint64_t seed, const Scheduler::Options& options, Sink sink)
+  Shard(const Clock& clock, std::uint64_t seed, const Scheduler::Options& options,
+        const AddressPolicy& policy, Sink sink)
       : loop(clock), resolver(loop), random(seed) {
     timers = std::make_unique<UvTimers>(loop);
-    probes = std::make_unique<ProbeSet>(loop, resolver);
+    probes = std::make_unique<ProbeSet>(loop, resolver, policy);
     scheduler =
         std::make_unique<Scheduler>(*timers, clock, random, *probes, std::move(sink), options);
   }
@@ -77,7 +78,8 @@ Engine::Engine(const Clock& clock, std::uint64_t seed, EngineOptions options, Si
   if (per_loop.max_in_flight != 0) per_loop.max_in_flight = (per_loop.max_in_flight + n - 1) / n;
   shards_.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    shards_.push_back(std::make_unique<Shard>(clock, Mix(seed + i), per_loop, sink));
+    shards_.push_back(
+        std::make_unique<Shard>(clock, Mix(seed + i), per_loop, options.address_policy, sink));
   }
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "probes/address_policy.h"
 #include "probes/engine/scheduler.h"
 
 namespace healthgate::probes {
@@ -37,6 +38,9 @@ struct EngineOptions {
   // (divided between the loops), the per-endpoint bounds as they are (each
   // endpoint lives on one loop).
   Scheduler::Options scheduler;
+  // Which addresses probes may connect to (--probe-deny-cidrs,
+  // --probe-allow-cidrs); by default the link-local and metadata ranges are denied.
+  AddressPolicy address_policy;
 };
 
 // The loop (0..n-1) that owns `endpoint`'s probes: highest rendezvous score.

@@ -29,6 +29,22 @@ std::uint16_t Address::port() const {
   return 0;
 }
 
+std::string RemoveRefused(const AddressPolicy& policy, std::vector<Address>* addresses) {
+  std::string first;
+  std::vector<Address> kept;
+  kept.reserve(addresses->size());
+  for (const Address& a : *addresses) {
+    std::string why = policy.Refusal(a.sa());
+    if (why.empty()) {
+      kept.push_back(a);
+    } else if (first.empty()) {
+      first = std::move(why);
+    }
+  }
+  *addresses = std::move(kept);
+  return first;
+}
+
 bool ParseNumericAddress(const std::string& host_in, std::uint16_t port, Address* out) {
   std::string host = host_in;
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {

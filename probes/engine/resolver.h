@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "probes/address_policy.h"
 #include "probes/engine/loop.h"
 
 namespace healthgate::probes {
@@ -51,6 +52,10 @@ class UvResolver final : public Resolver {
  private:
   Loop& loop_;
 };
+
+// Removes the addresses `policy` refuses from `addresses` (keeping the order of
+// the rest); returns why the first removed one was refused, empty if none was.
+std::string RemoveRefused(const AddressPolicy& policy, std::vector<Address>* addresses);
 
 // Parses a numeric IPv4/IPv6 address (brackets allowed); false for host names.
 bool ParseNumericAddress(const std::string& host, std::uint16_t port, Address* out);

@@ -174,6 +174,7 @@ struct HttpState final : CurlTransfer {
   Loop* loop = nullptr;
   const Clock* clock = nullptr;
   Resolver* resolver = nullptr;
+  std::shared_ptr<const AddressPolicy> policy;
   std::shared_ptr<CurlMulti> multi;
   HttpConfig config;
   ParsedUrl origin;  // the configured URL
@@ -202,6 +203,10 @@ struct HttpState final : CurlTransfer {
   std::uint64_t body_bytes = 0;
   bool cap_exceeded = false;
   bool in_headers = false;  // between a status line and the end of its headers
+  // This hop: why the policy refused the first address it refused, and how many
+  // sockets were opened.
+  std::string denied;
+  int sockets_opened = 0;
 
   ~HttpState() override { ReleaseTransfer(); }
 
@@ -216,6 +221,8 @@ struct HttpState final : CurlTransfer {
     headers = nullptr;
     resolve = nullptr;
     errbuf[0] = '\0';
+    denied.clear();
+    sockets_opened = 0;
   }
 
   std::string_view Phase() const {
@@ -331,6 +338,10 @@ struct HttpState final : CurlTransfer {
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     // Every probe is a fresh connection that we close first: no TIME_WAIT here.
     curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &HttpState::OnSockopt);
+    // Every socket curl opens, for every address it tries, passes the policy
+    // first (this hop's transfer; each redirect hop is a transfer of its own).
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &HttpState::OnOpenSocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
     curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "healthgate");
     // libcurl allocates its receive buffer when the transfer starts and holds it
@@ -421,6 +432,17 @@ struct HttpState final : CurlTransfer {
   static int OnSockopt(void*, curl_socket_t fd, curlsocktype) {
     SetLingerZero(fd);
     return CURL_SOCKOPT_OK;
+  }
+
+  static curl_socket_t OnOpenSocket(void* userp, curlsocktype, curl_sockaddr* address) {
+    auto* s = static_cast<HttpState*>(userp);
+    std::string why = s->policy->Refusal(&address->addr);
+    if (!why.empty()) {
+      if (s->denied.empty()) s->denied = std::move(why);
+      return CURL_SOCKET_BAD;  // curl tries the next address, or fails to connect
+    }
+    ++s->sockets_opened;
+    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   }
 
   static int OnPrereq(void* userp, char*, char*, int, int) {
@@ -594,7 +616,18 @@ struct HttpState final : CurlTransfer {
       return;
     }
     if (code != CURLE_OK) {
-      Finish(Classify(code, during));
+      Result r = Classify(code, during);
+      if (!denied.empty() && code == CURLE_COULDNT_CONNECT) {
+        // The policy refused every address (or the rest failed): say so, and
+        // where a redirect led.
+        r = Result::Failure(Reason::kConnect,
+                            sockets_opened == 0 ? denied : r.message + "; " + denied);
+        if (redirects > 0) {
+          std::string shown = WithoutUserinfo(url.url.c_str());
+          r.message = "redirect to " + (shown.empty() ? "another URL" : shown) + ": " + r.message;
+        }
+      }
+      Finish(std::move(r));
       return;
     }
     long status = 0;
@@ -660,7 +693,10 @@ class HttpSession final : public ProbeSession {
 
 }  // namespace
 
-HttpProber::HttpProber(Loop& loop, Resolver& resolver) : loop_(loop), resolver_(resolver) {}
+HttpProber::HttpProber(Loop& loop, Resolver& resolver, AddressPolicy policy)
+    : loop_(loop),
+      resolver_(resolver),
+      policy_(std::make_shared<const AddressPolicy>(std::move(policy))) {}
 
 HttpProber::~HttpProber() = default;
 
@@ -672,6 +708,7 @@ std::unique_ptr<ProbeSession> HttpProber::Start(const HttpConfig& config, DoneFn
   s->loop = &loop_;
   s->clock = &loop_.clock();
   s->resolver = &resolver_;
+  s->policy = policy_;
   s->multi = multi_;
   s->config = config;  // shares the compiled body regex
   s->method = config.method;

@@ -15,6 +15,10 @@
 //  - `server_name` overrides the name used for SNI and certificate verification
 //    (the connection still goes to the URL host's addresses; the Host header
 //    keeps the URL's host);
+//  - every connection curl opens (each address it tries, each redirect hop) goes
+//    through CURLOPT_OPENSOCKETFUNCTION, which refuses an address the
+//    AddressPolicy refuses before a socket exists; a transfer that could open
+//    none fails with reason `connect` and the policy's message;
 //  - redirects are not followed unless `follow_redirects`; then the probe follows
 //    at most 5 itself (http and https only), each hop a new transfer within the
 //    same deadline, resolved by our Resolver. Headers from Secrets
@@ -37,6 +41,7 @@
 #include <memory>
 #include <string>
 
+#include "probes/address_policy.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
 #include "probes/http/config.h"
@@ -48,7 +53,8 @@ class CurlMulti;
 
 class HttpProber {
  public:
-  HttpProber(Loop& loop, Resolver& resolver);
+  // Connects only to addresses `policy` allows (probes/address_policy.h).
+  HttpProber(Loop& loop, Resolver& resolver, AddressPolicy policy = {});
   ~HttpProber();
   HttpProber(const HttpProber&) = delete;
   HttpProber& operator=(const HttpProber&) = delete;
@@ -57,7 +63,8 @@ class HttpProber {
  private:
   Loop& loop_;
   Resolver& resolver_;
-  std::shared_ptr<CurlMulti> multi_;  // one per prober, created by the first Start()
+  std::shared_ptr<const AddressPolicy> policy_;  // shared with sessions that outlive us
+  std::shared_ptr<CurlMulti> multi_;             // one per prober, created by the first Start()
 };
 
 }  // namespace healthgate::probes

@@ -539,7 +539,8 @@ class PostgresSession final : public ProbeSession {
 
 }  // namespace
 
-PostgresProber::PostgresProber(Loop& loop, Resolver& resolver) : loop_(loop), resolver_(resolver) {}
+PostgresProber::PostgresProber(Loop& loop, Resolver& resolver, AddressPolicy policy)
+    : loop_(loop), resolver_(resolver), policy_(std::move(policy)) {}
 PostgresProber::~PostgresProber() = default;
 
 std::unique_ptr<ProbeSession> PostgresProber::Start(const PostgresConfig& config, DoneFn done) {
@@ -551,8 +552,16 @@ std::unique_ptr<ProbeSession> PostgresProber::Start(const PostgresConfig& config
   s->done = std::move(done);
   s->start = loop_.clock().Now();
   auto session = std::make_unique<PostgresSession>(std::move(state));
-  s->resolving = resolver_.Resolve(config.host, config.port,
-                                   [s](Resolution r) { s->OnResolved(std::move(r)); });
+  s->resolving = resolver_.Resolve(config.host, config.port, [s, this](Resolution r) {
+    // Only addresses the policy allows reach the client library.
+    std::string denied = RemoveRefused(policy_, &r.addresses);
+    if (r.addresses.empty() && !denied.empty()) {
+      s->timings.dns = s->clock->Now() - s->start;
+      s->Finish(Result::Failure(Reason::kConnect, denied));
+      return;
+    }
+    s->OnResolved(std::move(r));
+  });
   return session;
 }
 

@@ -28,6 +28,7 @@
 
 #include <memory>
 
+#include "probes/address_policy.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
 #include "probes/postgres/config.h"
@@ -38,7 +39,8 @@ namespace healthgate::probes {
 // Thread-safety: Start() and the sessions it returns live on the loop thread.
 class PostgresProber {
  public:
-  PostgresProber(Loop& loop, Resolver& resolver);
+  // Connects only to addresses `policy` allows (probes/address_policy.h).
+  PostgresProber(Loop& loop, Resolver& resolver, AddressPolicy policy = {});
   ~PostgresProber();
   PostgresProber(const PostgresProber&) = delete;
   PostgresProber& operator=(const PostgresProber&) = delete;
@@ -47,6 +49,7 @@ class PostgresProber {
  private:
   Loop& loop_;
   Resolver& resolver_;
+  AddressPolicy policy_;
 };
 
 }  // namespace healthgate::probes

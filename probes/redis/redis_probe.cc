@@ -463,7 +463,8 @@ class RedisSession final : public ProbeSession {
 
 }  // namespace
 
-RedisProber::RedisProber(Loop& loop, Resolver& resolver) : loop_(loop), resolver_(resolver) {}
+RedisProber::RedisProber(Loop& loop, Resolver& resolver, AddressPolicy policy)
+    : loop_(loop), resolver_(resolver), policy_(std::move(policy)) {}
 RedisProber::~RedisProber() = default;
 
 std::unique_ptr<ProbeSession> RedisProber::Start(const RedisConfig& config, DoneFn done) {
@@ -476,8 +477,16 @@ std::unique_ptr<ProbeSession> RedisProber::Start(const RedisConfig& config, Done
   uv_timer_init(loop_.raw(), &s->reaper);
   s->reaper.data = s;
   auto session = std::make_unique<RedisSession>(s);
-  s->resolving = resolver_.Resolve(config.host, config.port,
-                                   [s](Resolution r) { s->OnResolved(std::move(r)); });
+  s->resolving = resolver_.Resolve(config.host, config.port, [s, this](Resolution r) {
+    // Only addresses the policy allows reach the client library.
+    std::string denied = RemoveRefused(policy_, &r.addresses);
+    if (r.addresses.empty() && !denied.empty()) {
+      s->timings.dns = s->clock->Now() - s->start;
+      s->Finish(Result::Failure(Reason::kConnect, denied));
+      return;
+    }
+    s->OnResolved(std::move(r));
+  });
   return session;
 }
 

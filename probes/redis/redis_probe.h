@@ -19,6 +19,7 @@
 
 #include <memory>
 
+#include "probes/address_policy.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
 #include "probes/probe.h"
@@ -29,7 +30,8 @@ namespace healthgate::probes {
 // Thread-safety: Start() and the sessions it returns live on the loop thread.
 class RedisProber {
  public:
-  RedisProber(Loop& loop, Resolver& resolver);
+  // Connects only to addresses `policy` allows (probes/address_policy.h).
+  RedisProber(Loop& loop, Resolver& resolver, AddressPolicy policy = {});
   ~RedisProber();
   RedisProber(const RedisProber&) = delete;
   RedisProber& operator=(const RedisProber&) = delete;
@@ -38,6 +40,7 @@ class RedisProber {
  private:
   Loop& loop_;
   Resolver& resolver_;
+  AddressPolicy policy_;
 };
 
 }  // namespace healthgate::probes

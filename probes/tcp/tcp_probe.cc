@@ -14,6 +14,7 @@ constexpr std::size_t kMaxReadBytes = 64 * 1024;
 struct TcpState {
   uv_loop_t* loop = nullptr;
   const Clock* clock = nullptr;
+  const AddressPolicy* policy = nullptr;
   TcpConfig config;
   DoneFn done;
   std::unique_ptr<ResolveHandle> resolving;
@@ -27,6 +28,8 @@ struct TcpState {
   std::string phase = "dns";
   std::string received;
   std::string last_error;
+  std::string denied;  // the first address the policy refused, why
+  std::size_t connects = 0;
   MonoTime start{};
   Timings timings;
 
@@ -61,11 +64,21 @@ struct TcpState {
 
   void ConnectNext() {
     pending_connect = false;
+    // Addresses the policy refuses are skipped before a socket exists.
+    while (next_address < addresses.size()) {
+      std::string why = policy->Refusal(addresses[next_address].sa());
+      if (why.empty()) break;
+      if (denied.empty()) denied = std::move(why);
+      ++next_address;
+    }
     if (next_address >= addresses.size()) {
-      Finish(Result::Failure(Reason::kConnect, last_error));
+      Finish(Result::Failure(
+          Reason::kConnect,
+          connects == 0 ? denied : last_error + (denied.empty() ? "" : "; " + denied)));
       return;
     }
     const Address& a = addresses[next_address++];
+    ++connects;
     uv_tcp_init(loop, &tcp);
     tcp.data = this;
     handle_open = true;
@@ -185,6 +198,7 @@ std::unique_ptr<ProbeSession> TcpProber::Start(const TcpConfig& config, DoneFn d
   auto* s = new TcpState;
   s->loop = loop_.raw();
   s->clock = &loop_.clock();
+  s->policy = &policy_;
   s->config = config;
   s->done = std::move(done);
   s->start = loop_.clock().Now();

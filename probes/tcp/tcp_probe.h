@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 
+#include "probes/address_policy.h"
 #include "probes/engine/loop.h"
 #include "probes/engine/resolver.h"
 #include "probes/probe.h"
@@ -13,12 +15,15 @@ namespace healthgate::probes {
 
 class TcpProber {
  public:
-  TcpProber(Loop& loop, Resolver& resolver) : loop_(loop), resolver_(resolver) {}
+  // Connects only to addresses `policy` allows (probes/address_policy.h).
+  TcpProber(Loop& loop, Resolver& resolver, AddressPolicy policy = {})
+      : loop_(loop), resolver_(resolver), policy_(std::move(policy)) {}
   std::unique_ptr<ProbeSession> Start(const TcpConfig& config, DoneFn done);
 
  private:
   Loop& loop_;
   Resolver& resolver_;
+  AddressPolicy policy_;
 };
 
 }  // namespace healthgate::probes

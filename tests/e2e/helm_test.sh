@@ -121,6 +121,7 @@ switches=(
   "--set extraVolumes[0].name=ca --set extraVolumes[0].configMap.name=ca --set extraVolumeMounts[0].name=ca --set extraVolumeMounts[0].mountPath=/etc/ca"
   "--set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone --set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists"
   "--set watchNamespace=hg-app --set readinessGates.enabled=false"
+  "--set probePolicy.denyCidrs={169.254.0.0/16,127.0.0.2/32} --set probePolicy.allowCidrs={10.0.0.0/8} --set probePolicy.redisAllowCommands={SCAN}"
 )
 bad=""
 for sw in "${switches[@]}"; do
@@ -199,12 +200,27 @@ check_render "affinity given: replaces the default anti-affinity" '
 assert "podAntiAffinity" not in pod["affinity"] and "nodeAffinity" in pod["affinity"], pod["affinity"]
 ' -- --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone' \
    --set 'affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists'
+check_render "probePolicy: defaults pass no policy flag (the binary's default deny list applies)" '
+args = pod["containers"][0]["args"]
+assert not [a for a in args if a.startswith(("--probe-deny", "--probe-allow", "--redis-allow"))], args
+' --
+check_render "probePolicy: lists become --probe-deny-cidrs, --probe-allow-cidrs and --redis-allow-commands" '
+args = pod["containers"][0]["args"]
+assert "--probe-deny-cidrs=169.254.0.0/16,127.0.0.2/32" in args, args
+assert "--probe-allow-cidrs=10.0.0.0/8" in args, args
+assert "--redis-allow-commands=CONFIG GET,SCAN" in args, args
+' -- --set 'probePolicy.denyCidrs={169.254.0.0/16,127.0.0.2/32}' --set 'probePolicy.allowCidrs={10.0.0.0/8}' \
+   --set 'probePolicy.redisAllowCommands={CONFIG GET,SCAN}'
+check_render "probePolicy.denyCidrs=[]: an empty --probe-deny-cidrs turns the default off" '
+assert "--probe-deny-cidrs=" in pod["containers"][0]["args"], pod["containers"][0]["args"]
+' -- --set-json 'probePolicy.denyCidrs=[]'
 
 # --- values.schema.json: wrong types, unknown keys and bad enums fail at template time --------
 for case in "replicaCount=two|/replicaCount" "serviceMonitor.enable=true|'enable' not allowed" \
             "logLevel=verbose|/logLevel" "image.pullPolicy=Sometimes|/image/pullPolicy" \
             "service.type=Ingress|/service/type" "httpPort=0|/httpPort" "imageTag=1.0|'imageTag' not allowed" \
-            "leaderElection.leaseDuration=15|/leaderElection/leaseDuration" "image.digest=latest|/image/digest"; do
+            "leaderElection.leaseDuration=15|/leaderElection/leaseDuration" "image.digest=latest|/image/digest" \
+            "probePolicy.denyCidrs=10.0.0.0/8|/probePolicy/denyCidrs"; do
   set_arg="${case%%|*}"; want="${case#*|}"
   if out="$(render --set "$set_arg" 2>&1)"; then
     fail "schema: --set $set_arg is refused" "rendered"

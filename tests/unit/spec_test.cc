@@ -1306,3 +1306,112 @@ TEST(Materialize, SharesTargetsWithoutSecretsAndCopiesFilledOnes) {
 
 }  // namespace
 }  // namespace healthgate::v1alpha1
+
+namespace healthgate::v1alpha1 {
+namespace {
+
+// One redis probe with `command`, validated with `options`.
+Document RedisCommand(const std::string& command, const ValidationOptions& options = {}) {
+  auto docs = ParseYaml(WithSpec("  probes:\n  - {name: a, tcp: {host: h, port: 1}}\n"
+                                 "  - {name: b, tcp: {host: h, port: 1}}\n"
+                                 "  - {name: c, redis: {host: r, command: '" +
+                                 command + "'}}\n"),
+                        "test.yaml", options);
+  EXPECT_EQ(docs.size(), 1u);
+  return docs.empty() ? Document{} : docs[0];
+}
+
+TEST(SpecRedisAllowlist, ReadOnlyCommandsAreAccepted) {
+  for (const char* command :
+       {"PING", "ECHO hello", "INFO replication", "ROLE", "GET key", "EXISTS a b", "TYPE k",
+        "TTL k", "PTTL k", "STRLEN k", "DBSIZE", "LLEN l", "SCARD s", "ZCARD z", "HLEN h", "XLEN x",
+        "CLUSTER INFO", "TIME", "LASTSAVE"}) {
+    Document d = RedisCommand(command);
+    EXPECT_TRUE(d.check.has_value()) << command << ": " << Dump(d);
+  }
+}
+
+TEST(SpecRedisAllowlist, OtherCommandsAreRefusedNamingTheField) {
+  for (const char* command : {"FLUSHALL", "SET k v", "DEL k", "CONFIG SET dir /tmp", "EVAL x 0",
+                              "SHUTDOWN", "BLPOP k 5", "KEYS *", "DEBUG SLEEP 1", "MONITOR"}) {
+    Document d = RedisCommand(command);
+    EXPECT_FALSE(d.check.has_value()) << command;
+    ASSERT_EQ(d.errors.size(), 1u) << command << ": " << Dump(d);
+    EXPECT_EQ(d.errors[0].path, "spec.probes[2].redis.command") << command;
+    EXPECT_NE(d.errors[0].message.find("is not in the read-only allowlist"), std::string::npos)
+        << d.errors[0].message;
+    EXPECT_NE(d.errors[0].message.find("--redis-allow-commands"), std::string::npos)
+        << d.errors[0].message;
+  }
+  Document d = RedisCommand("flushall");
+  ASSERT_EQ(d.errors.size(), 1u) << Dump(d);
+  EXPECT_EQ(d.errors[0].message.rfind("\"FLUSHALL\" is not in the read-only allowlist (PING, ", 0),
+            0u)
+      << d.errors[0].message;
+  EXPECT_EQ(d.ErrorLines().at(0).find("spec.probes[2].redis.command: \"FLUSHALL\" is not in"),
+            std::string("test.yaml document 0 (line 1): ").size())
+      << d.ErrorLines().at(0);
+}
+
+TEST(SpecRedisAllowlist, CaseDoesNotMatter) {
+  for (const char* command : {"ping", "Ping", "get key", "cluster info", "Cluster Info"}) {
+    Document d = RedisCommand(command);
+    EXPECT_TRUE(d.check.has_value()) << command << ": " << Dump(d);
+  }
+  // The command is sent as written.
+  Document d = RedisCommand("get Key");
+  ASSERT_TRUE(d.check.has_value()) << Dump(d);
+  EXPECT_EQ(std::get<probes::RedisConfig>(d.check->probes[2].target).command,
+            (std::vector<std::string>{"get", "Key"}));
+}
+
+TEST(SpecRedisAllowlist, ClusterOnlyWithInfo) {
+  EXPECT_TRUE(RedisCommand("CLUSTER INFO").check.has_value());
+  for (const char* command :
+       {"CLUSTER RESET", "cluster reset hard", "CLUSTER", "CLUSTER FAILOVER", "CLUSTER INFOX"}) {
+    Document d = RedisCommand(command);
+    EXPECT_FALSE(d.check.has_value()) << command;
+    ASSERT_EQ(d.errors.size(), 1u) << Dump(d);
+    EXPECT_EQ(d.errors[0].path, "spec.probes[2].redis.command");
+  }
+  EXPECT_EQ(RedisCommand("cluster reset").errors.at(0).message.rfind("\"CLUSTER RESET\" is not", 0),
+            0u);
+}
+
+TEST(SpecRedisAllowlist, OnlyTheProcessOptionsWiden) {
+  std::string error;
+  auto extra = ParseRedisCommandList(" config get ,SCAN", &error);
+  ASSERT_TRUE(extra.has_value()) << error;
+  EXPECT_EQ(*extra, (std::vector<std::string>{"CONFIG GET", "SCAN"}));
+  ValidationOptions options;
+  options.redis_extra_commands = *extra;
+  EXPECT_TRUE(RedisCommand("CONFIG GET maxmemory", options).check.has_value());
+  EXPECT_TRUE(RedisCommand("scan 0", options).check.has_value());
+  // A subcommand entry allows that subcommand only.
+  EXPECT_FALSE(RedisCommand("CONFIG SET dir /tmp", options).check.has_value());
+  EXPECT_FALSE(RedisCommand("FLUSHALL", options).check.has_value());
+  // Without the options (another process, or a HealthCheck's own say) nothing is widened.
+  EXPECT_FALSE(RedisCommand("CONFIG GET maxmemory").check.has_value());
+  EXPECT_FALSE(RedisCommand("scan 0").check.has_value());
+  // The whole stream and file readers pass the options on.
+  EXPECT_TRUE(
+      ParseYaml(WithProbe("name: c\n    redis: {host: r, command: 'SCAN 0'}\n"), "t.yaml", options)
+          .at(0)
+          .check.has_value());
+}
+
+TEST(SpecRedisAllowlist, BadFlagEntriesAreNamed) {
+  std::string error;
+  EXPECT_FALSE(ParseRedisCommandList("GET,,SCAN", &error).has_value());
+  EXPECT_NE(error.find("\"\" is not a Redis command"), std::string::npos) << error;
+  EXPECT_FALSE(ParseRedisCommandList("CONFIG GET X", &error).has_value());
+  EXPECT_NE(error.find("\"CONFIG GET X\" is not a Redis command"), std::string::npos) << error;
+  EXPECT_FALSE(ParseRedisCommandList("GET;FLUSHALL", &error).has_value());
+  EXPECT_NE(error.find("\"GET;FLUSHALL\""), std::string::npos) << error;
+  auto empty = ParseRedisCommandList("", &error);
+  ASSERT_TRUE(empty.has_value());
+  EXPECT_TRUE(empty->empty());
+}
+
+}  // namespace
+}  // namespace healthgate::v1alpha1

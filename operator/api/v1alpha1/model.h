@@ -125,12 +125,41 @@ struct Document {
   std::vector<std::string> ErrorLines() const;
 };
 
+// The read-only Redis commands a redis probe's `command` may use: one word
+// (any arguments) or two ("CLUSTER INFO": only that subcommand). Matched
+// case-insensitively.
+inline constexpr std::string_view kRedisReadOnlyCommands[] = {
+    "PING", "ECHO", "INFO",         "ROLE",   "GET",     "EXISTS", "TYPE",
+    "TTL",  "PTTL", "STRLEN",       "DBSIZE", "LLEN",    "SCARD",  "ZCARD",
+    "HLEN", "XLEN", "CLUSTER INFO", "TIME",   "LASTSAVE"};
+
+// What the process decides about validation, never a HealthCheck (flags of
+// `operator`, `local` and `check`).
+struct ValidationOptions {
+  // Redis commands allowed beyond kRedisReadOnlyCommands (--redis-allow-commands),
+  // in ParseRedisCommandList's form.
+  std::vector<std::string> redis_extra_commands;
+};
+
+// A comma-separated list of Redis commands ("CONFIG GET,SCAN"): each one word or
+// two (command and subcommand) of letters, digits, '_' and '-', upper-cased,
+// single-spaced. Empty text: an empty list. nullopt with `error` naming the entry.
+std::optional<std::vector<std::string>> ParseRedisCommandList(std::string_view text,
+                                                              std::string* error);
+// Whether a redis probe's command (its words, as sent) is allowed: empty when it
+// is, else why not (names the command and the allowlist).
+std::string RedisCommandRefusal(const std::vector<std::string>& words,
+                                const ValidationOptions& options);
+
 // Every document of a YAML stream (multi-document). Empty documents are skipped.
 // A YAML syntax error, or nesting deeper than kMaxNesting, yields one Document
 // with the error and its line.
-std::vector<Document> ParseYaml(std::string_view text, const std::string& source);
+// Every parser takes the process's ValidationOptions (default: none).
+std::vector<Document> ParseYaml(std::string_view text, const std::string& source,
+                                const ValidationOptions& options = {});
 // One object as the API server sends it.
-Document ParseJson(const nlohmann::json& object, const std::string& source);
+Document ParseJson(const nlohmann::json& object, const std::string& source,
+                   const ValidationOptions& options = {});
 
 // Bounds on manifest input. A manifest file larger than kMaxManifestBytes is not
 // read (the API server's own request limit is 3 MiB); YAML or JSON nested deeper
@@ -150,7 +179,7 @@ struct ManifestFile {
   bool empty = false;  // read fine, zero bytes
   std::vector<Document> documents;
 };
-ManifestFile ReadManifestFile(const std::string& path);
+ManifestFile ReadManifestFile(const std::string& path, const ValidationOptions& options = {});
 // The manifest files a path names: the path itself when it is not a directory,
 // else the directory's *.yaml, *.yml and *.json entries that are not
 // directories (non-recursive, sorted). nullopt with `error` set when the path
@@ -159,7 +188,8 @@ std::optional<std::vector<std::string>> ListManifestFiles(const std::string& pat
                                                           std::string* error);
 // Files and directories (ListManifestFiles then ReadManifestFile, in order).
 // An unreadable path or file yields a Document with the error.
-std::vector<Document> LoadPaths(const std::vector<std::string>& paths);
+std::vector<Document> LoadPaths(const std::vector<std::string>& paths,
+                                const ValidationOptions& options = {});
 
 // Condition and status messages are capped at 32,768 characters, as Kubernetes
 // caps a condition's message; the cap here is in bytes, so it also holds in

@@ -160,7 +160,8 @@ std::string NestingError(int line) {
 }
 
 // ParseYaml; `failed` is set when the stream could not be read as a whole.
-std::vector<Document> ParseStream(std::string_view text, const std::string& source, bool* failed) {
+std::vector<Document> ParseStream(std::string_view text, const std::string& source,
+                                  const ValidationOptions& options, bool* failed) {
   *failed = false;
   std::vector<YAML::Node> nodes;
   try {
@@ -186,7 +187,7 @@ std::vector<Document> ParseStream(std::string_view text, const std::string& sour
     std::vector<ValidationError> conversion;
     bool cut = false;
     const nlohmann::json object = YamlToJson(node, &conversion, &cut);
-    Document d = ParseJson(object, source);
+    Document d = ParseJson(object, source, options);
     d.index = static_cast<int>(i);
     d.line = node.Mark().is_null() ? 0 : node.Mark().line + 1;
     if (cut) {
@@ -206,12 +207,13 @@ std::vector<Document> ParseStream(std::string_view text, const std::string& sour
 
 }  // namespace
 
-std::vector<Document> ParseYaml(std::string_view text, const std::string& source) {
+std::vector<Document> ParseYaml(std::string_view text, const std::string& source,
+                                const ValidationOptions& options) {
   bool failed = false;
-  return ParseStream(text, source, &failed);
+  return ParseStream(text, source, options, &failed);
 }
 
-ManifestFile ReadManifestFile(const std::string& path) {
+ManifestFile ReadManifestFile(const std::string& path, const ValidationOptions& options) {
   ManifestFile out;
   out.path = path;
   const auto fail = [&](std::string message, int line = 0) {
@@ -223,7 +225,7 @@ ManifestFile ReadManifestFile(const std::string& path) {
   if (auto err = ReadRegularFile(path, &text)) return fail(*err);
   out.empty = text.empty();
   if (!HasExtension(path, {".json"})) {
-    out.documents = ParseStream(text, path, &out.failed);
+    out.documents = ParseStream(text, path, options, &out.failed);
     return out;
   }
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) return out;
@@ -235,7 +237,7 @@ ManifestFile ReadManifestFile(const std::string& path) {
     return fail(std::string("JSON syntax error: ") + e.what(),
                 LineAt(text, e.byte > 0 ? e.byte - 1 : 0));
   }
-  Document d = ParseJson(object, path);
+  Document d = ParseJson(object, path, options);
   d.line = 1;
   out.documents.push_back(std::move(d));
   return out;
@@ -272,7 +274,8 @@ std::optional<std::vector<std::string>> ListManifestFiles(const std::string& p,
   return files;
 }
 
-std::vector<Document> LoadPaths(const std::vector<std::string>& paths) {
+std::vector<Document> LoadPaths(const std::vector<std::string>& paths,
+                                const ValidationOptions& options) {
   std::vector<Document> out;
   for (const std::string& p : paths) {
     std::string error;
@@ -282,7 +285,7 @@ std::vector<Document> LoadPaths(const std::vector<std::string>& paths) {
       continue;
     }
     for (const std::string& f : *files) {
-      auto file = ReadManifestFile(f);
+      auto file = ReadManifestFile(f, options);
       out.insert(out.end(), std::make_move_iterator(file.documents.begin()),
                  std::make_move_iterator(file.documents.end()));
     }

@@ -5,6 +5,7 @@
 // rejected here too, with an error naming the same field. Every error of a
 // document is collected; validation never stops at the first one. `null` counts
 // as absent, as for the API server (it prunes nulls of non-nullable fields).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -566,7 +567,8 @@ std::optional<probes::PostgresConfig> ReadPostgres(Errors& e, const json* v,
 }
 
 std::optional<probes::RedisConfig> ReadRedis(Errors& e, const json* v, const std::string& base,
-                                             std::vector<SecretUse>* uses) {
+                                             std::vector<SecretUse>* uses,
+                                             const ValidationOptions& options) {
   Obj o(e, v, Join(base, "redis"));
   if (!o.present()) return std::nullopt;
   probes::RedisConfig c;
@@ -593,6 +595,9 @@ std::optional<probes::RedisConfig> ReadRedis(Errors& e, const json* v, const std
     }
     if (words.empty()) {
       e.Add(o.Path("command"), "must contain a command, not only spaces");
+    } else if (std::string why = RedisCommandRefusal(words, options); !why.empty()) {
+      // A probe reads; only the cluster admin can widen what it may send.
+      e.Add(o.Path("command"), why);
     } else {
       c.command = std::move(words);
     }
@@ -613,7 +618,8 @@ struct CheckTiming {
 };
 
 std::optional<ProbeSpec> ReadProbe(Errors& e, const json& v, const std::string& path,
-                                   const HealthCheck& check, const CheckTiming& timing) {
+                                   const HealthCheck& check, const CheckTiming& timing,
+                                   const ValidationOptions& options) {
   Obj o(e, &v, path);
   if (!o.present()) {
     if (v.is_null()) e.Add(path, "must be an object, not null");
@@ -672,7 +678,7 @@ std::optional<ProbeSpec> ReadProbe(Errors& e, const json& v, const std::string& 
   }
   std::optional<probes::Target> target;
   if (auto c = ReadPostgres(e, o.Get("postgres"), path, &p.secrets)) target = *c;
-  if (auto c = ReadRedis(e, o.Get("redis"), path, &p.secrets)) target = *c;
+  if (auto c = ReadRedis(e, o.Get("redis"), path, &p.secrets, options)) target = *c;
   if (auto c = ReadHttp(e, o.Get("http"), path, &p.secrets)) target = *c;
   if (auto c = ReadTcp(e, o.Get("tcp"), path)) target = *c;
   if (e.list().size() != before || !target) return std::nullopt;
@@ -810,7 +816,8 @@ void ReadMetadata(Errors& e, const json* v, Document& doc, HealthCheck& check, b
 
 }  // namespace
 
-Document ParseJson(const json& object, const std::string& source) {
+Document ParseJson(const json& object, const std::string& source,
+                   const ValidationOptions& options) {
   Document doc;
   doc.source = source;
   doc.ns = "default";
@@ -873,7 +880,7 @@ Document ParseJson(const json& object, const std::string& source) {
                                             Index("spec.probes", it->second) + ")");
             }
           }
-          if (auto p = ReadProbe(e, item, path, check, timing)) {
+          if (auto p = ReadProbe(e, item, path, check, timing, options)) {
             check.probes.push_back(std::move(*p));
           }
         }
@@ -884,6 +891,81 @@ Document ParseJson(const json& object, const std::string& source) {
   doc.errors = std::move(e.list());
   if (doc.errors.empty()) doc.check = std::move(check);
   return doc;
+}
+
+namespace {
+
+std::string Upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+// Whether `entry` ("GET", "CLUSTER INFO") allows `words`.
+bool Allows(std::string_view entry, const std::vector<std::string>& words) {
+  const std::size_t space = entry.find(' ');
+  if (space == std::string_view::npos) return Upper(words[0]) == entry;
+  return words.size() >= 2 && Upper(words[0]) == entry.substr(0, space) &&
+         Upper(words[1]) == entry.substr(space + 1);
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> ParseRedisCommandList(std::string_view text,
+                                                              std::string* error) {
+  std::vector<std::string> out;
+  if (text.find_first_not_of(" \t") == std::string_view::npos) return out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    std::vector<std::string> words;
+    std::size_t i = 0;
+    while (i < item.size()) {
+      const std::size_t j = item.find_first_of(" \t", i);
+      const std::size_t end = j == std::string_view::npos ? item.size() : j;
+      if (end > i) words.push_back(Upper(item.substr(i, end - i)));
+      i = end + 1;
+    }
+    const bool valid_chars = std::all_of(words.begin(), words.end(), [](const std::string& w) {
+      return std::all_of(w.begin(), w.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      });
+    });
+    if (words.empty() || words.size() > 2 || !valid_chars) {
+      *error = json(std::string(item)).dump() +
+               " is not a Redis command (one word, or a command and its subcommand, of "
+               "letters, digits, '_' and '-')";
+      return std::nullopt;
+    }
+    out.push_back(words.size() == 1 ? words[0] : words[0] + " " + words[1]);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string RedisCommandRefusal(const std::vector<std::string>& words,
+                                const ValidationOptions& options) {
+  if (words.empty()) return "must contain a command";
+  for (std::string_view entry : kRedisReadOnlyCommands) {
+    if (Allows(entry, words)) return {};
+  }
+  for (const std::string& entry : options.redis_extra_commands) {
+    if (Allows(entry, words)) return {};
+  }
+  std::string list;
+  for (std::string_view entry : kRedisReadOnlyCommands) {
+    if (!list.empty()) list += ", ";
+    list += entry;
+  }
+  std::string shown = Upper(words[0]);
+  if (shown == "CLUSTER" && words.size() >= 2) shown += " " + Upper(words[1]);
+  return Quote(shown) + " is not in the read-only allowlist (" + list +
+         "); the cluster admin can allow more with --redis-allow-commands";
 }
 
 std::vector<std::string> Document::ErrorLines() const {
