@@ -180,10 +180,20 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
   if (options.secure_serving) {
     auth = std::make_unique<kube::DelegatedAuth>(client, clock);
     authorize = [&auth, &log](const server::AuthRequest& r) {
-      kube::AccessReview review = auth->Review(r.token, r.path, r.verb);
+      kube::AccessAttributes what;
+      what.verb = r.verb;
+      if (r.resource) {
+        what.group = "healthgate.dev";
+        what.resource = "healthchecks";
+        what.ns = r.ns;
+        what.name = r.name;
+      } else {
+        what.path = r.path;
+      }
+      kube::AccessReview review = auth->Review(r.token, what);
       if (review.outcome == kube::AccessReview::Outcome::kUnavailable) {
         log.Warn("cannot authorize an HTTP client",
-                 {{"path", std::string(r.path)}, {"error", review.message}});
+                 {{"path", std::string(r.resource ? r.ns : r.path)}, {"error", review.message}});
       }
       return FromReview(review);
     };

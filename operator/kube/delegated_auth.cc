@@ -47,8 +47,16 @@ std::uint64_t DelegatedAuth::cache_hits() const {
   return cache_hits_;
 }
 
-AccessReview DelegatedAuth::Review(std::string_view token, std::string_view path,
-                                   std::string_view verb) {
+std::string AccessAttributes::Describe() const {
+  std::string out(verb);
+  if (resource.empty()) return out + " " + std::string(path);
+  out += " " + std::string(resource) + (group.empty() ? "" : "." + std::string(group));
+  if (!name.empty()) out += " " + std::string(name);
+  out += ns.empty() ? std::string(" in every namespace") : " in " + std::string(ns);
+  return out;
+}
+
+AccessReview DelegatedAuth::Review(std::string_view token, const AccessAttributes& what) {
   if (token.empty()) {
     return {AccessReview::Outcome::kUnauthenticated, "", "a bearer token is required"};
   }
@@ -56,10 +64,11 @@ AccessReview DelegatedAuth::Review(std::string_view token, std::string_view path
     return {AccessReview::Outcome::kUnauthenticated, "", "the bearer token is too long"};
   }
   std::string key = TokenDigest(token);
-  key += '\n';
-  key += verb;
-  key += ' ';
-  key += path;
+  for (std::string_view part :
+       {what.verb, what.path, what.group, what.resource, what.ns, what.name}) {
+    key += '\n';
+    key += part;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(key);
@@ -68,13 +77,12 @@ AccessReview DelegatedAuth::Review(std::string_view token, std::string_view path
       return it->second.review;
     }
   }
-  AccessReview review = Ask(token, path, verb);
+  AccessReview review = Ask(token, what);
   if (review.outcome != AccessReview::Outcome::kUnavailable) Remember(key, review);
   return review;
 }
 
-AccessReview DelegatedAuth::Ask(std::string_view token, std::string_view path,
-                                std::string_view verb) {
+AccessReview DelegatedAuth::Ask(std::string_view token, const AccessAttributes& what) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++token_reviews_;
@@ -94,8 +102,18 @@ AccessReview DelegatedAuth::Ask(std::string_view token, std::string_view path,
     return {AccessReview::Outcome::kUnauthenticated, "", "unauthorized: " + why};
   }
   const json user = st.contains("user") && st["user"].is_object() ? st["user"] : json::object();
-  json spec = {
-      {"nonResourceAttributes", {{"path", std::string(path)}, {"verb", std::string(verb)}}}};
+  json spec = json::object();
+  if (what.resource.empty()) {
+    spec["nonResourceAttributes"] = {{"path", std::string(what.path)},
+                                     {"verb", std::string(what.verb)}};
+  } else {
+    json attrs = {{"verb", std::string(what.verb)},
+                  {"group", std::string(what.group)},
+                  {"resource", std::string(what.resource)}};
+    if (!what.ns.empty()) attrs["namespace"] = std::string(what.ns);
+    if (!what.name.empty()) attrs["name"] = std::string(what.name);
+    spec["resourceAttributes"] = attrs;
+  }
   std::string username = user.contains("username") && user["username"].is_string()
                              ? user["username"].get<std::string>()
                              : std::string();
@@ -112,8 +130,7 @@ AccessReview DelegatedAuth::Ask(std::string_view token, std::string_view path,
     return {AccessReview::Outcome::kAllowed, username, ""};
   }
   return {AccessReview::Outcome::kForbidden, username,
-          "forbidden: user \"" + username + "\" may not " + std::string(verb) + " " +
-              std::string(path)};
+          "forbidden: user \"" + username + "\" may not " + what.Describe()};
 }
 
 void DelegatedAuth::Remember(const std::string& key, const AccessReview& review) {

@@ -38,6 +38,19 @@ struct AccessReview {
   std::string message;  // why, for the client (never the token)
 };
 
+// What a client asks to do, as a SubjectAccessReview states it: a
+// non-resource URL (`path` set) or a resource (`resource` set; `ns` empty is
+// every namespace, `name` empty a list).
+struct AccessAttributes {
+  std::string_view verb;
+  std::string_view path;
+  std::string_view group;
+  std::string_view resource;
+  std::string_view ns;
+  std::string_view name;
+  std::string Describe() const;  // "get /metrics", "list healthchecks.healthgate.dev in ns"
+};
+
 struct DelegatedAuthOptions {
   std::chrono::seconds allowed_ttl{120};
   std::chrono::seconds denied_ttl{10};
@@ -52,7 +65,14 @@ class DelegatedAuth {
  public:
   DelegatedAuth(Interface& api, const healthgate::Clock& clock, DelegatedAuthOptions options = {});
 
-  AccessReview Review(std::string_view token, std::string_view path, std::string_view verb);
+  AccessReview Review(std::string_view token, const AccessAttributes& what);
+  // A non-resource URL.
+  AccessReview Review(std::string_view token, std::string_view path, std::string_view verb) {
+    AccessAttributes a;
+    a.verb = verb;
+    a.path = path;
+    return Review(token, a);
+  }
 
   // Reviews sent to the API server (TokenReviews) and answers from the cache.
   std::uint64_t token_reviews() const;
@@ -63,7 +83,7 @@ class DelegatedAuth {
     AccessReview review;
     healthgate::MonoTime expires;
   };
-  AccessReview Ask(std::string_view token, std::string_view path, std::string_view verb);
+  AccessReview Ask(std::string_view token, const AccessAttributes& what);
   void Remember(const std::string& key, const AccessReview& review);
 
   Interface& api_;

@@ -661,7 +661,14 @@ void Server::Impl::Compute(Request& r, MHD_Connection* c) {
 bool Server::Impl::Authorized(Request& r) {
   AuthDecision d;
   try {
-    d = in_.authorize(AuthRequest{r.token, r.path, "get"});
+    const RouteId id = r.match.id;
+    if (id == RouteId::kMetrics || id == RouteId::kDashboard) {
+      d = in_.authorize(AuthRequest{r.token, false, "get", r.path, "", ""});
+    } else if (id == RouteId::kList) {
+      d = in_.authorize(AuthRequest{r.token, true, "list", "", r.ns_param.value_or(""), ""});
+    } else {
+      d = in_.authorize(AuthRequest{r.token, true, "get", "", r.match.ns, r.match.name});
+    }
   } catch (const std::exception& e) {
     d = {AuthDecision::Outcome::kUnavailable, "authorization failed"};
     in_.logger.Error("authorization failed",

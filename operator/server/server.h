@@ -77,13 +77,23 @@ RouteMatch MatchRoute(std::string_view path);
 
 // Who may read an endpoint, when the server authenticates its clients (secure
 // serving, operator mode): the bearer token of the request ("" when it sent
-// none), and the request's path and verb as the Kubernetes authorizer sees a
-// non-resource request (controller-runtime's metrics filter and
-// kube-rbac-proxy do the same: TokenReview, then SubjectAccessReview).
+// none), and what it asks for as the Kubernetes authorizer sees it (the
+// operator asks with a TokenReview, then a SubjectAccessReview):
+//  - /metrics and the dashboard are non-resource URLs: `path`, verb get (as
+//    controller-runtime's metrics filter and kube-rbac-proxy do);
+//  - the JSON API and the per-check URLs show HealthChecks' results, so they
+//    are authorized as reading those objects: `verb` get of
+//    healthchecks.healthgate.dev `name` in `ns`, or list in `ns` ("" = every
+//    namespace). Whoever may read a HealthCheck may read its results, and
+//    these paths can never be granted by the API server's own non-resource
+//    rules (system:discovery allows every user "/api/*").
 struct AuthRequest {
   std::string_view token;  // secret: never logged or echoed
-  std::string_view path;   // the request path, without the query
-  std::string_view verb;   // "get" (HEAD is authorized as get)
+  bool resource = false;   // true: a HealthCheck request (ns, name); false: `path`
+  std::string_view verb;   // "get" or "list" (HEAD is authorized as GET)
+  std::string_view path;   // non-resource: the request path, without the query
+  std::string_view ns;     // resource: the namespace ("" = all, for list)
+  std::string_view name;   // resource: the object ("" for list)
 };
 struct AuthDecision {
   enum class Outcome {

@@ -36,18 +36,16 @@ k apply --server-side -f "$ROOT/crds/healthgate.dev_healthchecks.yaml" >/dev/nul
 wait_crd_established || fatal "crd: not Established"
 k apply -f "$ROOT/manifests/rbac.yaml" >/dev/null
 # The chart's RBAC for secure serving (auth-delegator binding, reader roles).
-"$HELM" template healthgate "$ROOT/helm/healthgate" --namespace healthgate-system \
-  --set secureServing.enabled=true --show-only templates/rbac.yaml >"$TMP/rbac.yaml"
+render() { "$HELM" template healthgate "$ROOT/helm/healthgate" --namespace healthgate-system --kube-version 1.34.0 "$@"; }
+render --set secureServing.enabled=true --show-only templates/rbac.yaml >"$TMP/rbac.yaml"
 grep -q "name: system:auth-delegator" "$TMP/rbac.yaml" \
   && pass "chart: secureServing.enabled binds the operator to system:auth-delegator" \
   || fail "chart: auth-delegator binding" "$(cat "$TMP/rbac.yaml")"
 k apply -f "$TMP/rbac.yaml" >/dev/null
-"$HELM" template healthgate "$ROOT/helm/healthgate" --namespace healthgate-system \
-  --show-only templates/rbac.yaml >"$TMP/rbac-default.yaml"
+render --show-only templates/rbac.yaml >"$TMP/rbac-default.yaml"
 ! grep -q "auth-delegator" "$TMP/rbac-default.yaml" \
   && pass "chart: no review rights without secure serving" || fail "chart: default RBAC has auth-delegator"
-"$HELM" template healthgate "$ROOT/helm/healthgate" --namespace healthgate-system \
-  --set secureServing.enabled=true --set serviceMonitor.enabled=true >"$TMP/chart.yaml"
+render --set secureServing.enabled=true --set serviceMonitor.enabled=true >"$TMP/chart.yaml"
 grep -q -- "- --secure-serving" "$TMP/chart.yaml" && grep -q "scheme: HTTPS" "$TMP/chart.yaml" \
   && grep -q "bearerTokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token" "$TMP/chart.yaml" \
   && grep -q "insecureSkipVerify: true" "$TMP/chart.yaml" \
@@ -104,15 +102,32 @@ wait_until 20 metrics_ok && pass "authz: bound to healthgate-metrics-reader, the
 body="$(curl -sk -H "Authorization: Bearer $READER" "$URL/metrics")"
 [[ "$body" == *"healthgate_"* ]] && pass "authz: the scrape holds healthgate's metrics" \
   || fail "authz: scrape body" "${body:0:300}"
+# The API server's system:discovery role grants every user the paths /api/*: the JSON
+# API must not be authorized as a path.
 [[ "$(code /api/v1/healthchecks "$READER")" == 403 ]] \
-  && pass "authz: the metrics reader may not read the JSON API (per-path rules)" \
+  && pass "authz: the metrics reader may not read the JSON API (system:discovery's /api/* does not open it)" \
   || fail "authz: reader on the API" "$(code /api/v1/healthchecks "$READER")"
+[[ "$(code /api/v1/healthchecks/hg-secure/x "$READER")" == 403 ]] && pass "authz: nor one check" \
+  || fail "authz: reader on one check" "$(code /api/v1/healthchecks/hg-secure/x "$READER")"
 [[ "$(code / "$READER")" == 403 ]] && pass "authz: nor the dashboard" || fail "authz: dashboard"
-k create clusterrolebinding hg-secure-api --clusterrole healthgate-api-reader \
+k create clusterrolebinding hg-secure-api --clusterrole healthgate-dashboard-reader \
   --serviceaccount hg-secure:prometheus >/dev/null
 api_ok() { [[ "$(code /api/v1/healthchecks "$READER")" == 200 && "$(code / "$READER")" == 200 ]]; }
-wait_until 20 api_ok && pass "authz: bound to healthgate-api-reader, the JSON API and the dashboard answer" \
-  || fail "authz: api reader" "$(code /api/v1/healthchecks "$READER") $(code / "$READER")"
+wait_until 20 api_ok && pass "authz: bound to healthgate-dashboard-reader, the JSON API and the dashboard answer" \
+  || fail "authz: dashboard reader" "$(code /api/v1/healthchecks "$READER") $(code / "$READER")"
+# A tenant: may read the HealthChecks of one namespace, so their results there only.
+k -n hg-secure create role hc-view --verb get,list --resource healthchecks.healthgate.dev >/dev/null
+k -n hg-secure create rolebinding hc-view --role hc-view --serviceaccount hg-secure:nobody >/dev/null
+tenant_ok() { [[ "$(code "/api/v1/healthchecks?namespace=hg-secure" "$NOBODY")" == 200 ]]; }
+wait_until 20 tenant_ok && pass "authz: a tenant who may list HealthChecks in a namespace reads its results there" \
+  || fail "authz: tenant list" "$(code "/api/v1/healthchecks?namespace=hg-secure" "$NOBODY")"
+[[ "$(code /api/v1/healthchecks/hg-secure/none "$NOBODY")" == 404 ]] \
+  && pass "authz: and one check there (404: authorized, no such check)" \
+  || fail "authz: tenant get" "$(code /api/v1/healthchecks/hg-secure/none "$NOBODY")"
+[[ "$(code /api/v1/healthchecks "$NOBODY")" == 403 && "$(code "/api/v1/healthchecks?namespace=other" "$NOBODY")" == 403 \
+   && "$(code /api/v1/healthchecks/other/x "$NOBODY")" == 403 ]] \
+  && pass "authz: but not every namespace's, nor another namespace's" \
+  || fail "authz: tenant outside its namespace" "$(code /api/v1/healthchecks "$NOBODY") $(code /api/v1/healthchecks/other/x "$NOBODY")"
 
 [[ "$(code /livez)" == 200 ]] && pass "open: /livez needs no token" || fail "open: /livez" "$(code /livez)"
 [[ "$(code /ready/hg-secure/none)" == 404 ]] \

@@ -21,9 +21,9 @@
 namespace healthgate::server {
 namespace {
 
+using healthgate::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using healthgate::testing::TempDir;
 using Outcome = AuthDecision::Outcome;
 
 constexpr const char* kCanaryToken = "hg-canary-token-7Qz2x";
@@ -69,7 +69,9 @@ class SecureServingTest : public ::testing::Test {
   AuthDecision Decide(const AuthRequest& r) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      asked_.push_back(std::string(r.verb) + " " + std::string(r.path));
+      asked_.push_back(
+          std::string(r.verb) + " " +
+          (r.resource ? std::string(r.ns) + "/" + std::string(r.name) : std::string(r.path)));
     }
     if (r.token.empty()) return {Outcome::kUnauthenticated, "a bearer token is required"};
     if (r.token == "tok-good") return {Outcome::kAllowed, ""};
@@ -192,16 +194,21 @@ TEST_F(SecureServingTest, ProtectedEndpointsNeedAnAuthorizedToken) {
   auto basic = c->Get("/metrics", {{"Authorization", "Basic dG9rLWdvb2Q6"}});
   ASSERT_TRUE(basic);
   EXPECT_EQ(basic->status, 401);
-  // The authorizer is asked about the path (no query) and the verb get, HEAD too.
+  // /metrics and the dashboard are asked about as paths (no query), HEAD as get;
+  // the API as reading HealthChecks: list in the ?namespace= (or all), get one.
   {
     std::lock_guard<std::mutex> lock(mu_);
     asked_.clear();
   }
-  ASSERT_TRUE(
-      c->Get("/api/v1/healthchecks?namespace=shop", {{"Authorization", "Bearer tok-good"}}));
-  ASSERT_TRUE(c->Head("/metrics", {{"Authorization", "Bearer tok-good"}}));
+  const httplib::Headers good = {{"Authorization", "Bearer tok-good"}};
+  ASSERT_TRUE(c->Get("/api/v1/healthchecks?namespace=shop", good));
+  ASSERT_TRUE(c->Get("/api/v1/healthchecks", good));
+  ASSERT_TRUE(c->Get("/api/v1/healthchecks/shop/orders", good));
+  ASSERT_TRUE(c->Head("/metrics", good));
+  ASSERT_TRUE(c->Get("/?x=1", good));
   std::lock_guard<std::mutex> lock(mu_);
-  EXPECT_EQ(asked_, (std::vector<std::string>{"get /api/v1/healthchecks", "get /metrics"}));
+  EXPECT_EQ(asked_, (std::vector<std::string>{"list shop/", "list /", "get shop/orders",
+                                              "get /metrics", "get /"}));
 }
 
 TEST_F(SecureServingTest, ProbeEndpointsStayOpenUnlessProtected) {

@@ -50,9 +50,18 @@ class DelegatedAuthTest : public ::testing::Test {
     api_.ReactToCreate(kAccessReviews, [this](const json& sar) -> Result<json> {
       json out = sar;
       const json& spec = sar["spec"];
-      bool allowed = allowed_.count({spec["user"].get<std::string>(),
-                                     spec["nonResourceAttributes"]["path"].get<std::string>()}) &&
-                     spec["nonResourceAttributes"]["verb"] == "get";
+      // Non-resource: the path; resource: "verb group/resource ns/name".
+      std::string what;
+      if (spec.contains("nonResourceAttributes")) {
+        const json& a = spec["nonResourceAttributes"];
+        what = a["verb"] == "get" ? a["path"].get<std::string>() : std::string("?");
+      } else {
+        const json& a = spec["resourceAttributes"];
+        what = a["verb"].get<std::string>() + " " + a["group"].get<std::string>() + "/" +
+               a["resource"].get<std::string>() + " " + a.value("namespace", "") + "/" +
+               a.value("name", "");
+      }
+      bool allowed = allowed_.count({spec["user"].get<std::string>(), what}) > 0;
       out["status"] = {{"allowed", allowed}};
       if (!allowed) out["status"]["reason"] = "no RBAC rule";
       return out;
@@ -108,6 +117,38 @@ TEST_F(DelegatedAuthTest, UnknownTokenIsUnauthenticatedAndAUserWithoutTheRuleIsF
   EXPECT_NE(r.message.find("/metrics"), std::string::npos) << r.message;
   r = auth.Review("tok-reader", "/api/v1/healthchecks", "get");
   EXPECT_EQ(r.outcome, Outcome::kForbidden) << "the rule is per path";
+}
+
+TEST_F(DelegatedAuthTest, ResourceRequestsAskAboutTheObject) {
+  allowed_.insert(
+      {"system:serviceaccount:demo:nobody", "get healthgate.dev/healthchecks shop/orders"});
+  allowed_.insert({"system:serviceaccount:demo:nobody", "list healthgate.dev/healthchecks shop/"});
+  DelegatedAuth auth(api_, clock_);
+  auto ask = [&](std::string_view verb, std::string_view ns, std::string_view name) {
+    AccessAttributes a;
+    a.verb = verb;
+    a.group = "healthgate.dev";
+    a.resource = "healthchecks";
+    a.ns = ns;
+    a.name = name;
+    return auth.Review("tok-nobody", a);
+  };
+  EXPECT_EQ(ask("get", "shop", "orders").outcome, Outcome::kAllowed);
+  EXPECT_EQ(ask("list", "shop", "").outcome, Outcome::kAllowed);
+  AccessReview r = ask("list", "", "");
+  EXPECT_EQ(r.outcome, Outcome::kForbidden) << "every namespace is another question";
+  EXPECT_NE(r.message.find("list healthchecks.healthgate.dev in every namespace"),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(ask("get", "shop", "payments").outcome, Outcome::kForbidden);
+  EXPECT_EQ(ask("get", "other", "orders").outcome, Outcome::kForbidden);
+  const json last = api_.calls().back().body["spec"];
+  EXPECT_EQ(last["resourceAttributes"], json({{"verb", "get"},
+                                              {"group", "healthgate.dev"},
+                                              {"resource", "healthchecks"},
+                                              {"namespace", "other"},
+                                              {"name", "orders"}}));
+  EXPECT_FALSE(last.contains("nonResourceAttributes"));
 }
 
 TEST_F(DelegatedAuthTest, AnswersAreCachedPerTokenPathAndVerbForTheirTtl) {
