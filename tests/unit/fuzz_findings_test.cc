@@ -21,7 +21,7 @@ namespace healthgate::v1alpha1 {
 namespace {
 
 std::string TcpHostManifest(const std::string& host) {
-  return "apiVersion: healthgate.dev/v1alpha1\nkind: HealthCheck\nmetadata: {name: n}\n"
+  return "apiVersion: healthgate.dev/v1alpha1\nkind: HealthCheck\nmetadata: {name: demo}\n"
          "spec:\n  probes:\n  - name: a\n    tcp: {host: " +
          host + ", port: 1}\n";
 }
@@ -36,8 +36,10 @@ TEST(FuzzFindings, LongNumberScalarIsResolvedWithoutRecursion) {
         "1." + std::string(300000, '0') + "e5"}) {
     const auto docs = ParseYaml(TcpHostManifest(number), "big.yaml");
     ASSERT_EQ(docs.size(), 1u);
-    ASSERT_EQ(docs[0].errors.size(), 1u);
-    EXPECT_EQ(docs[0].errors[0].path, "spec.probes[0].tcp.host");
+    ASSERT_FALSE(docs[0].errors.empty());
+    for (const auto& e : docs[0].errors) {
+      EXPECT_EQ(e.path, "spec.probes[0].tcp.host") << e.message.substr(0, 200);
+    }
   }
   // The float syntax is unchanged: these are numbers, the rest strings.
   for (const char* f : {"1.", ".5", "-1.5e3", "+2E-7", "1_000.5"}) {
