@@ -9,6 +9,8 @@ packages=(
   libcpp-httplib-dev libcurl4-openssl-dev libpq-dev libhiredis-dev libuv1-dev
   libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev googletest libre2-dev libmicrohttpd-dev
+  # fuzzing (scripts/fuzz.sh): clang with the libFuzzer, ASan and UBSan runtimes
+  clang-14 libclang-rt-14-dev
   # real servers and tools used by tests, the demo and benchmarks
   postgresql-15 redis-server redis-tools openssl curl procps
   prometheus chromium

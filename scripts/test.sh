@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing, builds with
 # warnings as errors, runs unit and integration tests (release, then ASan+UBSan,
-# then TSan for the threaded parts) and the end-to-end tests against a real
-# kube-apiserver. Exits non-zero on the first failing stage.
+# then TSan for the threaded parts, then the fuzz targets for a short while) and
+# the end-to-end tests against a real kube-apiserver. Exits non-zero on the first failing stage.
 #
 #   scripts/test.sh            everything
 #   HEALTHGATE_SKIP_SANITIZERS=1 scripts/test.sh   (local iteration only; CI never sets it)
@@ -64,6 +64,11 @@ if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   build-tsan/tests/unit_tests --gtest_filter="$threaded"
   build-tsan/tests/integration_tests --gtest_filter="$threaded"
+
+  # libFuzzer targets of the parsers of untrusted input (tests/fuzz): 30 s each
+  # on a copy of the seed corpora, in build-fuzz; any crash, leak or timeout fails.
+  stage "fuzzing (libFuzzer, ASan+UBSan; FUZZ_SECONDS=${FUZZ_SECONDS:-30} per target)"
+  scripts/fuzz.sh
 fi
 
 stage "dashboard in headless Chromium"

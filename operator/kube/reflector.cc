@@ -20,14 +20,26 @@ std::chrono::milliseconds Backoff::Next() {
 
 void Backoff::Reset() { current_ = policy_.initial; }
 
+namespace {
+// metadata.<field> when it is a string, else "" (whatever the object's shape:
+// json::value() throws on a non-object or a field of another type).
+std::string MetadataString(const nlohmann::json& object, const char* field) {
+  if (!object.is_object()) return {};
+  const auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return {};
+  const auto v = meta->find(field);
+  return v != meta->end() && v->is_string() ? v->get<std::string>() : std::string();
+}
+}  // namespace
+
 std::string ObjectKey(const nlohmann::json& object) {
-  const std::string name = object.value("/metadata/name"_json_pointer, std::string());
-  const std::string ns = object.value("/metadata/namespace"_json_pointer, std::string());
+  const std::string name = MetadataString(object, "name");
+  const std::string ns = MetadataString(object, "namespace");
   return ns.empty() ? name : ns + "/" + name;
 }
 
 std::string ResourceVersionOf(const nlohmann::json& object) {
-  return object.value("/metadata/resourceVersion"_json_pointer, std::string());
+  return MetadataString(object, "resourceVersion");
 }
 
 StoreDelta DiffStores(const Store& before, const Store& after) {

@@ -23,7 +23,12 @@ bool LineFramer::Feed(std::string_view data, const std::function<bool(std::strin
       return true;
     }
     if (partial_.empty()) {
-      // Common case: a whole line inside this read, no copy.
+      // Common case: a whole line inside this read, no copy. The limit holds
+      // here too, so how reads split the stream never decides whether it is kept.
+      if (nl > max_line_) {
+        overflowed_ = true;
+        return false;
+      }
       if (!emit(data.substr(0, nl))) return false;
     } else {
       if (partial_.size() + nl > max_line_) {
@@ -113,7 +118,10 @@ Error ApiErrorFromStatus(long http_code, const nlohmann::json& status) {
 
 Error ApiErrorFromBody(long http_code, std::string_view body) {
   auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_discarded() && doc.is_object() && doc.value("kind", "") == "Status") {
+  // Any JSON may come back (a proxy's, a broken server's): "kind" need not be a string.
+  const auto kind = doc.is_object() ? doc.find("kind") : doc.end();
+  if (!doc.is_discarded() && doc.is_object() && kind != doc.end() && kind->is_string() &&
+      kind->get_ref<const std::string&>() == "Status") {
     return ApiErrorFromStatus(http_code, doc);
   }
   Error e = ApiErrorFromStatus(http_code, nlohmann::json());

@@ -8,11 +8,20 @@ LeaseRecord RecordFromLease(const nlohmann::json& lease) {
   LeaseRecord r;
   if (!lease.is_object() || !lease.contains("spec") || !lease["spec"].is_object()) return r;
   const auto& s = lease["spec"];
-  r.holder = s.value("holderIdentity", "");
-  r.lease_duration_seconds = s.value("leaseDurationSeconds", std::int64_t{0});
-  r.acquire_time = s.value("acquireTime", "");
-  r.renew_time = s.value("renewTime", "");
-  r.transitions = s.value("leaseTransitions", std::int64_t{0});
+  // Fields of another type read as absent (json::value() would throw).
+  auto str = [&s](const char* k) {
+    const auto v = s.find(k);
+    return v != s.end() && v->is_string() ? v->get<std::string>() : std::string();
+  };
+  auto int64 = [&s](const char* k) {
+    const auto v = s.find(k);
+    return v != s.end() && v->is_number_integer() ? v->get<std::int64_t>() : std::int64_t{0};
+  };
+  r.holder = str("holderIdentity");
+  r.lease_duration_seconds = int64("leaseDurationSeconds");
+  r.acquire_time = str("acquireTime");
+  r.renew_time = str("renewTime");
+  r.transitions = int64("leaseTransitions");
   return r;
 }
 

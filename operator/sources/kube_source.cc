@@ -41,9 +41,17 @@ v1alpha1::SecretLookup KubeSecretResolver::Read(const std::string& ns,
     }
     return out;
   }
-  const auto& data = secret->value("data", nlohmann::json::object());
-  if (data.is_object() && data.contains(ref.key) && data[ref.key].is_string()) {
-    out.value = kube::DecodeBase64(data[ref.key].get<std::string>());
+  // data.<key> when it is a string; any other shape is a missing key (value()
+  // and operator[] would throw or assert).
+  const nlohmann::json& object = secret.value();
+  const nlohmann::json* entry = nullptr;
+  if (object.is_object()) {
+    if (auto d = object.find("data"); d != object.end() && d->is_object()) {
+      if (auto v = d->find(ref.key); v != d->end() && v->is_string()) entry = &*v;
+    }
+  }
+  if (entry != nullptr) {
+    out.value = kube::DecodeBase64(entry->get_ref<const std::string&>());
     if (out.value) return out;
     out.blocked_reason = "SecretNotFound";
     out.error = "secret \"" + ref.name + "\" key \"" + ref.key + "\" is not valid base64";

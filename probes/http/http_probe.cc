@@ -18,6 +18,7 @@
 
 #include "probes/engine/linger.h"
 #include "probes/http/curl_multi.h"
+#include "probes/http/reply.h"
 
 namespace healthgate::probes {
 namespace {
@@ -110,44 +111,11 @@ bool SameOrigin(const ParsedUrl& a, const ParsedUrl& b) {
   return a.https == b.https && ToLower(a.host) == ToLower(b.host) && a.port == b.port;
 }
 
-// `location` (a Location header's value) resolved against `base`; empty if it
-// does not parse.
-std::string ResolveLocation(const std::string& base, const std::string& location) {
-  CurlUrl u;
-  if (curl_url_set(u.h, CURLUPART_URL, base.c_str(), 0) != CURLUE_OK) return {};
-  if (curl_url_set(u.h, CURLUPART_URL, location.c_str(), 0) != CURLUE_OK) return {};
-  std::string out;
-  u.Get(CURLUPART_URL, &out);
-  return out;
-}
-
 // Headers that carry credentials whatever their source: never sent to another
 // origin. (Proxy-Authorization too, though no proxy is used.)
 bool IsCredentialHeader(const std::string& name) {
   std::string n = ToLower(name);
   return n == "authorization" || n == "cookie" || n == "proxy-authorization";
-}
-
-// `url` without user name and password (for messages); empty if it does not parse.
-std::string WithoutUserinfo(const char* url) {
-  CurlUrl u;
-  if (url == nullptr || curl_url_set(u.h, CURLUPART_URL, url, 0) != CURLUE_OK) return {};
-  curl_url_set(u.h, CURLUPART_USER, nullptr, 0);
-  curl_url_set(u.h, CURLUPART_PASSWORD, nullptr, 0);
-  curl_url_set(u.h, CURLUPART_OPTIONS, nullptr, 0);
-  std::string out;
-  u.Get(CURLUPART_URL, &out);
-  return out;
-}
-
-std::string DescribeExpected(const std::vector<StatusRange>& ranges) {
-  std::string out;
-  for (const auto& r : ranges) {
-    if (!out.empty()) out += ", ";
-    out += std::to_string(r.low);
-    if (r.high != r.low) out += "-" + std::to_string(r.high);
-  }
-  return out.empty() ? "none" : out;
 }
 
 bool HasLineBreak(const std::string& s) { return s.find_first_of("\r\n") != std::string::npos; }
@@ -199,10 +167,7 @@ struct HttpState final : CurlTransfer {
   MonoTime start{};
   MonoTime added_at{};
   Timings timings;
-  std::string body;
-  std::uint64_t body_bytes = 0;
-  bool cap_exceeded = false;
-  bool in_headers = false;  // between a status line and the end of its headers
+  HttpReply reply;  // the current hop's response: body under the cap, header state
   // This hop: why the policy refused the first address it refused, and how many
   // sockets were opened.
   std::string denied;
@@ -403,29 +368,16 @@ struct HttpState final : CurlTransfer {
 
   static size_t OnBody(char* data, size_t size, size_t n, void* userp) {
     auto* s = static_cast<HttpState*>(userp);
-    std::size_t len = size * n;
-    if (s->body_bytes + len > s->config.max_body_bytes) {
-      s->cap_exceeded = true;
-      return CURL_WRITEFUNC_ERROR;
-    }
-    s->body_bytes += len;
-    // The body is kept only for the regex, so never more than max_body_bytes.
-    if (s->config.body_regex) s->body.append(data, len);
+    const std::size_t len = size * n;
+    if (!s->reply.OnBody(std::string_view(data, len), s->config)) return CURL_WRITEFUNC_ERROR;
     return len;
   }
 
   static size_t OnHeader(char* data, size_t size, size_t n, void* userp) {
     auto* s = static_cast<HttpState*>(userp);
-    std::size_t len = size * n;
+    const std::size_t len = size * n;
     s->phase = "response";
-    // A new status line (after a 1xx): only the final response's body counts.
-    if (len >= 5 && std::char_traits<char>::compare(data, "HTTP/", 5) == 0) {
-      s->body.clear();
-      s->body_bytes = 0;
-      s->in_headers = true;
-    } else if ((len == 2 && data[0] == '\r' && data[1] == '\n') || (len == 1 && data[0] == '\n')) {
-      s->in_headers = false;
-    }
+    s->reply.OnHeader(std::string_view(data, len));
     return len;
   }
 
@@ -525,7 +477,7 @@ struct HttpState final : CurlTransfer {
       }
       case CURLE_OUT_OF_MEMORY:
         // What curl says when a response header line passes its 100 KB limit.
-        if (in_headers)
+        if (reply.in_headers)
           return Result::Failure(Reason::kProtocol, "HTTP: response header too large");
         return Result::Failure(Reason::kProtocol, "HTTP: " + Detail(code));
       case CURLE_OPERATION_TIMEDOUT:
@@ -554,10 +506,6 @@ struct HttpState final : CurlTransfer {
       default:
         return Result::Failure(Reason::kProtocol, "HTTP: " + Detail(code));
     }
-  }
-
-  std::string CapMessage() const {
-    return "response body exceeds the limit of " + std::to_string(config.max_body_bytes) + " bytes";
   }
 
   // The Location header of the response just received, or empty.
@@ -598,9 +546,7 @@ struct HttpState final : CurlTransfer {
     }
     ReleaseTransfer();
     url = std::move(hop);
-    body.clear();
-    body_bytes = 0;
-    in_headers = false;
+    reply.Clear();
     Resolve();
     return true;
   }
@@ -611,8 +557,8 @@ struct HttpState final : CurlTransfer {
     timings.connect = Since(CURLINFO_CONNECT_TIME_T);
     if (url.https) timings.tls = Since(CURLINFO_APPCONNECT_TIME_T);
     timings.first_byte = Since(CURLINFO_STARTTRANSFER_TIME_T);
-    if (cap_exceeded || code == CURLE_FILESIZE_EXCEEDED) {
-      Finish(Result::Failure(Reason::kProtocol, CapMessage()));
+    if (reply.cap_exceeded || code == CURLE_FILESIZE_EXCEEDED) {
+      Finish(Result::Failure(Reason::kProtocol, BodyCapMessage(config.max_body_bytes)));
       return;
     }
     if (code != CURLE_OK) {
@@ -632,40 +578,12 @@ struct HttpState final : CurlTransfer {
     }
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    if (config.follow_redirects &&
-        (status == 301 || status == 302 || status == 303 || status == 307 || status == 308)) {
-      std::string location = Location();
-      if (!location.empty()) {
-        std::string next = ResolveLocation(url.url, location);
-        if (next.empty()) {
-          Finish(Result::Failure(Reason::kProtocol, "HTTP " + std::to_string(status) +
-                                                        ", unusable redirect location"));
-          return;
-        }
-        FollowRedirect(status, next);
-        return;
-      }
-    }
-    std::string head = "HTTP " + std::to_string(status);
-    bool expected =
-        std::any_of(config.expect_status.begin(), config.expect_status.end(),
-                    [status](const StatusRange& r) { return status >= r.low && status <= r.high; });
-    if (!expected) {
-      std::string message = head + ", expected " + DescribeExpected(config.expect_status);
-      std::string location = status >= 300 && status < 400 ? Location() : std::string();
-      if (!location.empty()) {
-        std::string shown = WithoutUserinfo(ResolveLocation(url.url, location).c_str());
-        if (!shown.empty()) message += " (redirect to " + shown + ")";
-      }
-      Finish(Result::Failure(Reason::kAssertion, message));
+    HttpVerdict verdict = JudgeReply(config, url.url, status, reply, [this] { return Location(); });
+    if (!verdict.redirect.empty()) {
+      FollowRedirect(status, verdict.redirect);
       return;
     }
-    if (config.body_regex && !config.body_regex->Search(body)) {
-      Finish(Result::Failure(Reason::kAssertion, head + ", body does not match /" +
-                                                     config.body_regex->pattern() + "/"));
-      return;
-    }
-    Finish(Result::Success(head));
+    Finish(std::move(verdict.result));
   }
 };
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -12,11 +13,13 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <system_error>
 
 #include "operator/api/v1alpha1/model.h"
 #include "operator/api/v1alpha1/yaml_json.h"
+#include "probes/text.h"
 
 namespace healthgate::v1alpha1 {
 
@@ -159,13 +162,55 @@ std::string NestingError(int line) {
          std::to_string(line);
 }
 
+// yaml-cpp 0.7's LoadAll never returns on a stream where a document would start
+// with a flow entry (",a: b"): its parser yields an empty document without
+// consuming anything, forever, and memory grows (a 6-byte file hung `healthgate
+// check`). A first pass over the events throws when a document starts where
+// the previous one did, so LoadAll only ever sees streams that make progress.
+class ProgressCheck final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (started_ && mark.pos == last_) {
+      throw YAML::ParserException(mark, "a document cannot start with this character");
+    }
+    started_ = true;
+    last_ = mark.pos;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  bool started_ = false;
+  int last_ = 0;
+};
+
+std::vector<YAML::Node> LoadAllDocuments(const std::string& text) {
+  {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    ProgressCheck check;
+    while (parser.HandleNextDocument(check)) {
+    }
+  }
+  return YAML::LoadAll(text);
+}
+
 // ParseYaml; `failed` is set when the stream could not be read as a whole.
 std::vector<Document> ParseStream(std::string_view text, const std::string& source,
                                   const ValidationOptions& options, bool* failed) {
   *failed = false;
   std::vector<YAML::Node> nodes;
   try {
-    nodes = YAML::LoadAll(std::string(text));
+    nodes = LoadAllDocuments(std::string(text));
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's parser recurses per level and stops at 2000 with "bad file".
     const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
@@ -175,7 +220,9 @@ std::vector<Document> ParseStream(std::string_view text, const std::string& sour
     return {d};
   } catch (const YAML::Exception& e) {
     const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
-    Document d = ErrorDocument(source, "YAML syntax error: " + e.msg, line);
+    // yaml-cpp quotes the offending input ("unknown escape character: \xff"):
+    // made valid UTF-8 without control characters, as it ends up in JSON.
+    Document d = ErrorDocument(source, "YAML syntax error: " + probes::SanitizeText(e.msg), line);
     if (line > 0) d.index = DocumentIndexAt(text, line);
     *failed = true;
     return {d};
@@ -234,7 +281,7 @@ ManifestFile ReadManifestFile(const std::string& path, const ValidationOptions& 
   try {
     object = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    return fail(std::string("JSON syntax error: ") + e.what(),
+    return fail("JSON syntax error: " + probes::SanitizeText(e.what()),
                 LineAt(text, e.byte > 0 ? e.byte - 1 : 0));
   }
   Document d = ParseJson(object, path, options);

@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
-#include <regex>
 #include <set>
 #include <string>
 
@@ -130,8 +129,36 @@ std::optional<json> ResolveInt(std::string s) {
   return json(value);
 }
 
+// Whether `s` is [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, go-yaml v2's
+// float syntax. By hand, in one pass: std::regex recursed once per character and
+// overflowed the stack on a long number (a 300 KB scalar crashed the process).
+bool IsFloatSyntax(std::string_view s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const std::size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  } else {
+    if (!digits()) return false;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      digits();
+    }
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
 std::optional<json> ResolveFloat(const std::string& s) {
-  static const std::regex kFloat(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
   if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf" || s == "+.Inf" || s == "+.INF") {
     return json(std::numeric_limits<double>::infinity());
   }
@@ -143,7 +170,7 @@ std::optional<json> ResolveFloat(const std::string& s) {
   }
   std::string plain = s;
   std::erase(plain, '_');
-  if (!std::regex_match(plain, kFloat)) return std::nullopt;
+  if (!IsFloatSyntax(plain)) return std::nullopt;
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(plain.c_str(), &end);
