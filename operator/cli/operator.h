@@ -24,6 +24,8 @@ struct OperatorOptions {
   std::chrono::seconds renew_deadline{10};
   std::chrono::seconds retry_period{2};
   std::chrono::seconds secret_refresh{30};
+  // Probes use only Secrets labelled healthgate.dev/probe-credentials: "true".
+  bool require_secret_label = true;
   bool readiness_gates = true;            // false: spec.readinessGate is logged and ignored
   std::chrono::seconds verdict_wait{30};  // as LocalOptions::verdict_wait
   probes::EngineOptions engine;           // as LocalOptions::engine

@@ -121,6 +121,7 @@ switches=(
   "--set extraVolumes[0].name=ca --set extraVolumes[0].configMap.name=ca --set extraVolumeMounts[0].name=ca --set extraVolumeMounts[0].mountPath=/etc/ca"
   "--set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone --set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists"
   "--set watchNamespace=hg-app --set readinessGates.enabled=false"
+  "--set secrets.requireProbeCredentialsLabel=false"
 )
 bad=""
 for sw in "${switches[@]}"; do
@@ -163,6 +164,12 @@ assert e["rbac.authorization.k8s.io/aggregate-to-edit"] == "true", e
 assert "rbac.authorization.k8s.io/aggregate-to-view" not in e, "edit verbs must not reach view"
 assert pod["containers"][0]["image"] == "healthgate:0.1.0", pod["containers"][0]["image"]
 ' --
+check_render "secrets.requireProbeCredentialsLabel: --require-secret-label=true by default, false when set" '
+assert "--require-secret-label=true" in pod["containers"][0]["args"], pod["containers"][0]["args"]
+' --
+check_render "secrets.requireProbeCredentialsLabel=false: --require-secret-label=false" '
+assert "--require-secret-label=false" in pod["containers"][0]["args"], pod["containers"][0]["args"]
+' -- --set secrets.requireProbeCredentialsLabel=false
 check_render "networkPolicy: ingress to the HTTP port from the release namespace and the named ones, egress open" '
 n = one("NetworkPolicy")["spec"]
 assert n["policyTypes"] == ["Ingress"], n
@@ -204,7 +211,8 @@ assert "podAntiAffinity" not in pod["affinity"] and "nodeAffinity" in pod["affin
 for case in "replicaCount=two|/replicaCount" "serviceMonitor.enable=true|'enable' not allowed" \
             "logLevel=verbose|/logLevel" "image.pullPolicy=Sometimes|/image/pullPolicy" \
             "service.type=Ingress|/service/type" "httpPort=0|/httpPort" "imageTag=1.0|'imageTag' not allowed" \
-            "leaderElection.leaseDuration=15|/leaderElection/leaseDuration" "image.digest=latest|/image/digest"; do
+            "leaderElection.leaseDuration=15|/leaderElection/leaseDuration" "image.digest=latest|/image/digest" \
+            "secrets.requireProbeCredentialsLabel=maybe|/secrets/requireProbeCredentialsLabel"; do
   set_arg="${case%%|*}"; want="${case#*|}"
   if out="$(render --set "$set_arg" 2>&1)"; then
     fail "schema: --set $set_arg is refused" "rendered"
