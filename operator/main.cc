@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
                    "probes use only Secrets labelled healthgate.dev/probe-credentials=true "
                    "(true|false); false lets anyone who may create a HealthCheck make the "
                    "operator send any Secret of that namespace to a target")
-      ->capture_default_str();
+      ->default_str("true");
   engine_flags(op_cmd, op.engine);
   op_cmd
       ->add_option("--startup-verdict-wait", op_verdict_wait,
