@@ -186,6 +186,12 @@ int main(int argc, char** argv) {
       ->add_option("--secret-refresh", secret_refresh,
                    "how often referenced Secrets are re-read (rotation)")
       ->capture_default_str();
+  op_cmd
+      ->add_option("--require-secret-label", op.require_secret_label,
+                   "probes use only Secrets labelled healthgate.dev/probe-credentials=true "
+                   "(true|false); false lets anyone who may create a HealthCheck make the "
+                   "operator send any Secret of that namespace to a target")
+      ->default_str("true");
   engine_flags(op_cmd, op.engine);
   op_cmd->add_flag("--secure-serving", op.secure_serving,
                    "serve HTTPS, and answer /metrics, the JSON API and the dashboard only to "

@@ -114,7 +114,12 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
   kube::Client& client = **created;
   const std::string identity = options.identity.empty() ? DefaultIdentity() : options.identity;
 
-  sources::KubeSecretResolver secrets(client, log);
+  sources::KubeSecretResolver secrets(
+      client, log, sources::KubeSecretResolver::Options{options.require_secret_label});
+  if (!options.require_secret_label) {
+    log.Warn("--require-secret-label=false: probes may use any Secret of their check's namespace",
+             {{"label", std::string(sources::kProbeCredentialsLabel)}});
+  }
   controller::Runtime runtime(clock, log, secrets, std::random_device{}(), options.engine);
   sources::KubeSource* source_ptr = nullptr;
 

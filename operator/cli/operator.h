@@ -40,6 +40,8 @@ struct OperatorOptions {
   std::chrono::seconds verdict_wait{30};   // as LocalOptions::verdict_wait
   probes::EngineOptions engine;            // as LocalOptions::engine
   v1alpha1::ValidationOptions validation;  // as LocalOptions::validation
+  // Probes use only Secrets labelled healthgate.dev/probe-credentials: "true".
+  bool require_secret_label = true;
 };
 
 int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, Logger& log);

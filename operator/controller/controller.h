@@ -13,8 +13,9 @@
 //    version, and the store shows the error beside it (Ready=False, InvalidSpec when
 //    there is no previous version);
 //  - a probe whose Secret cannot be used does not run; it shows the lookup's reason
-//    (SecretNotFound, SecretForbidden, SecretUnavailable), its success metric is 0
-//    with healthgate_probe_blocked naming the reason, and each change is logged once.
+//    (SecretNotFound, SecretForbidden, SecretNotAllowed, SecretUnavailable), its
+//    success metric is 0 with healthgate_probe_blocked naming the reason, and each
+//    change is logged once.
 //
 // Thread-safety: Replace/Upsert/Remove/Refresh may be called from any thread (one
 // source thread at a time); they resolve secrets on the caller's thread (file or

@@ -194,8 +194,8 @@ void Client::ReleaseHandle(void* easy) {
   curl_easy_cleanup(static_cast<CURL*>(easy));
 }
 
-Result<void*> Client::Prepare(void* handle, const std::string& url,
-                              const std::string& content_type) {
+Result<void*> Client::Prepare(void* handle, const std::string& url, const std::string& content_type,
+                              const char* accept) {
   CURL* easy = static_cast<CURL*>(handle);
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -233,7 +233,7 @@ Result<void*> Client::Prepare(void* handle, const std::string& url,
     }
   }
 
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  curl_slist* headers = curl_slist_append(nullptr, (std::string("Accept: ") + accept).c_str());
   if (!content_type.empty()) {
     headers = curl_slist_append(headers, ("Content-Type: " + content_type).c_str());
   }
@@ -253,10 +253,10 @@ Result<void*> Client::Prepare(void* handle, const std::string& url,
 
 Result<Client::Response> Client::Perform(const std::string& method,
                                          const std::string& path_and_query, const std::string* body,
-                                         const std::string& content_type) {
+                                         const std::string& content_type, const char* accept) {
   CURL* easy = static_cast<CURL*>(AcquireHandle());
   if (easy == nullptr) return TransportError("curl_easy_init failed");
-  auto headers = Prepare(easy, config_.server + path_and_query, content_type);
+  auto headers = Prepare(easy, config_.server + path_and_query, content_type, accept);
   if (!headers) {
     ReleaseHandle(easy);
     return headers.error();
@@ -317,6 +317,40 @@ Result<json> Client::GetPath(const std::string& path) { return Call("GET", path,
 Result<json> Client::Get(const ResourceRef& ref, const std::string& name) {
   if (name.empty()) return ConfigError("Get needs a name");
   return Call("GET", ref.Path(name), nullptr, "");
+}
+
+Result<json> Client::GetMetadata(const ResourceRef& ref, const std::string& name) {
+  if (name.empty()) return ConfigError("GetMetadata needs a name");
+  const std::string path = ref.Path(name);
+  auto resp = Perform("GET", path, nullptr, "",
+                      "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1");
+  if (!resp) return resp.error();
+  // Whatever the server put in the body (annotations may hold a copy of the
+  // whole object) is not left behind in freed memory.
+  struct Wipe {
+    std::string& s;
+    ~Wipe() { std::fill(s.begin(), s.end(), '\0'); }
+  } wipe{resp->body};
+  if (resp->code < 200 || resp->code >= 300) {
+    Error e = ApiErrorFromBody(resp->code, resp->body);
+    e.retry_after = std::max(e.retry_after, resp->retry_after);
+    return e;
+  }
+  auto doc = json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("metadata") ||
+      !doc["metadata"].is_object()) {
+    return DecodeError("GET " + path + ": response is not object metadata");
+  }
+  if (doc.value("kind", "") != "PartialObjectMetadata") {
+    // A server that ignored the Accept header sent the whole object: keep only
+    // its metadata.
+    doc = json{{"apiVersion", "meta.k8s.io/v1"},
+               {"kind", "PartialObjectMetadata"},
+               {"metadata", std::move(doc["metadata"])}};
+  }
+  doc["metadata"].erase("annotations");
+  doc["metadata"].erase("managedFields");
+  return doc;
 }
 
 Result<json> Client::List(const ResourceRef& ref, const ListOptions& o) {

@@ -50,6 +50,11 @@ class Client final : public Interface {
 
   // Interface (see interface.h). The defaults of `w`/`options` are the same.
   Result<json> Get(const ResourceRef& ref, const std::string& name) override;
+  // Accept: application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1. The
+  // response body is wiped once parsed, and annotations are dropped from the
+  // result (`kubectl apply` keeps a copy of the whole object, a Secret's data
+  // included, in kubectl.kubernetes.io/last-applied-configuration).
+  Result<json> GetMetadata(const ResourceRef& ref, const std::string& name) override;
   Result<json> List(const ResourceRef& ref, const ListOptions& options = {}) override;
   Result<json> Create(const ResourceRef& ref, const json& object,
                       const WriteOptions& w = {}) override;
@@ -81,12 +86,14 @@ class Client final : public Interface {
     std::chrono::seconds retry_after{0};  // the Retry-After header, when given in seconds
   };
   Result<Response> Perform(const std::string& method, const std::string& path_and_query,
-                           const std::string* body, const std::string& content_type);
+                           const std::string* body, const std::string& content_type,
+                           const char* accept = "application/json");
   Result<json> Call(const std::string& method, const std::string& path_and_query,
                     const std::string* body, const std::string& content_type);
   // Sets TLS, auth, timeouts and headers common to every request. Returns the
   // header list the caller must free after the transfer.
-  Result<void*> Prepare(void* easy, const std::string& url, const std::string& content_type);
+  Result<void*> Prepare(void* easy, const std::string& url, const std::string& content_type,
+                        const char* accept = "application/json");
   void* AcquireHandle();
   void ReleaseHandle(void* easy);
 

@@ -84,6 +84,10 @@ class Interface {
   virtual ~Interface() = default;
 
   virtual Result<json> Get(const ResourceRef& ref, const std::string& name) = 0;
+  // The object's metadata only (a meta.k8s.io/v1 PartialObjectMetadata: name,
+  // labels, annotations, resourceVersion...), never its other fields: a Secret's
+  // `data` is not transferred. Same RBAC verb as Get.
+  virtual Result<json> GetMetadata(const ResourceRef& ref, const std::string& name) = 0;
   // One page: the List object (items, metadata.resourceVersion, metadata.continue).
   virtual Result<json> List(const ResourceRef& ref, const ListOptions& options) = 0;
   // Every page, following `continue`: a List object whose items are all pages'

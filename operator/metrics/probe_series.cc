@@ -25,7 +25,8 @@ constexpr std::string_view kReadyHeader =
 
 constexpr std::string_view kBlockedHeader =
     "# HELP healthgate_probe_blocked Probes that cannot run (1), by reason: SecretNotFound, "
-    "SecretForbidden, SecretUnavailable.\n# TYPE healthgate_probe_blocked gauge\n";
+    "SecretForbidden, SecretNotAllowed, SecretUnavailable.\n# TYPE healthgate_probe_blocked "
+    "gauge\n";
 
 void AppendNumber(std::string& out, std::uint64_t v) {
   char buf[24];

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <vector>
 
+#include "operator/api/v1alpha1/model.h"
 #include "operator/kube/time.h"
 
 namespace healthgate::sinks {
@@ -15,6 +17,20 @@ std::string ReadyOf(const nlohmann::json& object) {
   for (const auto& c : status["conditions"])
     if (c.value("type", "") == "Ready") return c.value("status", "");
   return "";
+}
+
+constexpr const char* kNotAllowed = "SecretNotAllowed";
+
+// Probe name -> message of the status' probes blocked with SecretNotAllowed.
+std::map<std::string, std::string> NotAllowedOf(const nlohmann::json& object) {
+  std::map<std::string, std::string> out;
+  const auto& status = object.value("status", nlohmann::json::object());
+  if (!status.is_object() || !status.contains("probes") || !status["probes"].is_array()) return out;
+  for (const auto& p : status["probes"]) {
+    if (p.is_object() && p.value("reason", "") == kNotAllowed)
+      out[p.value("name", "")] = p.value("message", "");
+  }
+  return out;
 }
 
 }  // namespace
@@ -76,38 +92,69 @@ void EventRecorder::Seed(const nlohmann::json& object) {
   uids_[key] = meta.value("uid", "");
   const std::string ready = ReadyOf(object);
   if (!last_ready_.contains(key) && (ready == "True" || ready == "False")) last_ready_[key] = ready;
+  if (!not_allowed_.contains(key)) not_allowed_[key] = NotAllowedOf(object);
 }
 
 void EventRecorder::Observe(const results::CheckSnapshot& s) {
-  const std::string now = s.ready.status;
-  if (now != "True" && now != "False") return;  // pending: no verdict yet
   const std::string key = s.key();
   std::lock_guard lock(cond_.mu());
-  auto it = last_ready_.find(key);
-  const bool first = it == last_ready_.end();
-  if (!first && it->second == now) return;
-  last_ready_[key] = now;
-  // A check seen for the first time that starts ready is not news; one that
-  // starts failing is.
-  if (first && now == "True") return;
-  if (queue_.size() >= kMaxQueued) {
-    const Pending& dropped = queue_.front();
-    log_.Warn(
-        "event queue full; dropping the oldest transition",
-        {{"namespace", dropped.ns}, {"healthcheck", dropped.name}, {"reason", dropped.reason}});
-    queue_.pop_front();
+  // Probes newly blocked with SecretNotAllowed (or blocked for another Secret).
+  std::map<std::string, std::string> now_not_allowed;
+  std::vector<std::string> fresh;
+  for (const results::ProbeRecord& p : s.probes) {
+    if (p.info->blocked_reason != kNotAllowed) continue;
+    now_not_allowed[p.info->name] = p.info->blocked_message;
   }
-  if (now == "True")
-    queue_.push_back({s.ns, s.name, "Normal", "Ready", s.ready.message});
-  else
-    queue_.push_back({s.ns, s.name, "Warning", "NotReady", s.ready.message});
-  cond_.NotifyAll();
+  auto& before = not_allowed_[key];
+  for (const auto& [probe, message] : now_not_allowed) {
+    auto b = before.find(probe);
+    if (b == before.end() || b->second != message) fresh.push_back(probe + ": " + message);
+  }
+  before = std::move(now_not_allowed);
+
+  bool announce_ready = false;
+  const std::string now = s.ready.status;
+  if (now == "True" || now == "False") {  // else pending: no verdict yet
+    auto it = last_ready_.find(key);
+    const bool first = it == last_ready_.end();
+    if (first || it->second != now) {
+      last_ready_[key] = now;
+      // A check seen for the first time that starts ready is not news; one that
+      // starts failing is.
+      announce_ready = !(first && now == "True");
+    }
+  }
+  // The SecretNotAllowed Event says why the check stopped being ready: one
+  // Event, not two.
+  if (announce_ready && now == "False" && s.ready.reason == kNotAllowed && !fresh.empty())
+    announce_ready = false;
+  auto enqueue = [&](Pending p) {
+    if (queue_.size() >= kMaxQueued) {
+      const Pending& dropped = queue_.front();
+      log_.Warn(
+          "event queue full; dropping the oldest transition",
+          {{"namespace", dropped.ns}, {"healthcheck", dropped.name}, {"reason", dropped.reason}});
+      queue_.pop_front();
+    }
+    queue_.push_back(std::move(p));
+  };
+  if (announce_ready) {
+    if (now == "True")
+      enqueue({s.ns, s.name, "Normal", "Ready", s.ready.message});
+    else
+      enqueue({s.ns, s.name, "Warning", "NotReady", s.ready.message});
+  }
+  if (!fresh.empty()) {
+    enqueue({s.ns, s.name, "Warning", kNotAllowed, v1alpha1::FormatErrors(fresh)});
+  }
+  if (announce_ready || !fresh.empty()) cond_.NotifyAll();
 }
 
 void EventRecorder::Forget(const std::string& ns, const std::string& name) {
   std::lock_guard lock(cond_.mu());
   const std::string key = ns + "/" + name;
   last_ready_.erase(key);
+  not_allowed_.erase(key);
   uids_.erase(key);
   sent_.Forget(key);
 }

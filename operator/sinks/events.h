@@ -5,8 +5,17 @@
 // `dedupe_window` bumps the existing Event's count instead of creating another
 // (as client-go's event correlator does).
 //
-// The last Ready state known per check is seeded from the object's stored
-// status, so a restarted operator does not announce what users already saw.
+// A probe that becomes blocked because its Secret lacks the label
+// healthgate.dev/probe-credentials: "true" gets one Warning "SecretNotAllowed"
+// Event naming the probe, the Secret, the key and the label (never a value),
+// whether the probe is critical or not and whatever Ready did: once per change
+// of the probes so blocked (and their messages), not per secret refresh. When the
+// same change turns the check NotReady, that Event is the announcement: no
+// second "NotReady" one.
+//
+// The last Ready state known per check, and which of its probes were blocked
+// with SecretNotAllowed, are seeded from the object's stored status, so a
+// restarted operator does not announce what users already saw.
 //
 // An Event the API server refuses for a passing reason (429, 5xx, no answer) is
 // retried up to kMaxAttempts times with a doubling delay (1 s, 2 s, 4 s ...), and
@@ -84,7 +93,8 @@ class EventRecorder {
   // The object as seen in the API (uid for involvedObject; its stored Ready
   // status seeds the last known state).
   void Seed(const nlohmann::json& object);
-  // A store change: emits when Ready flipped between True and False.
+  // A store change: emits when Ready flipped between True and False, or a probe
+  // became blocked with SecretNotAllowed.
   void Observe(const results::CheckSnapshot& snapshot);
   void Forget(const std::string& ns, const std::string& name);
   std::uint64_t emitted() const;
@@ -111,6 +121,9 @@ class EventRecorder {
   // cond_.mu() guards everything below.
   mutable common::Condition cond_;
   std::map<std::string, std::string> last_ready_;  // key -> "True"/"False"
+  // key -> probe -> message, of the probes blocked with SecretNotAllowed (an
+  // empty map once the check was seen: seeding happens only before that).
+  std::map<std::string, std::map<std::string, std::string>> not_allowed_;
   std::map<std::string, std::string> uids_;
   std::deque<Pending> queue_;
   SentEvents sent_;

@@ -2,16 +2,86 @@
 
 namespace healthgate::sources {
 
-KubeSecretResolver::KubeSecretResolver(kube::Interface& client, Logger& log)
-    : KubeSecretResolver(
-          [&client](const std::string& ns, const std::string& name) {
-            return client.Get(kube::ResourceRef{"", "v1", "secrets", ns}, name);
-          },
-          log) {}
+namespace {
+
+// Labels of an object's metadata; null when there are none.
+const nlohmann::json* LabelsOf(const nlohmann::json& object) {
+  if (!object.is_object()) return nullptr;
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return nullptr;
+  auto l = m->find("labels");
+  return l != m->end() && l->is_object() ? &*l : nullptr;
+}
+
+std::string ResourceVersion(const nlohmann::json& object) {
+  // Any other shape is "no version" (value() would throw on a non-string).
+  if (!object.is_object()) return "";
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return "";
+  auto rv = m->find("resourceVersion");
+  return rv != m->end() && rv->is_string() ? rv->get<std::string>() : std::string();
+}
+
+// Empty when `object` carries the label with the value "true"; else why not, for
+// the message (names the label, never a value of the Secret's data).
+std::string NotAllowedBecause(const nlohmann::json& object, const std::string& ns,
+                              const v1alpha1::SecretRef& ref) {
+  const std::string label(kProbeCredentialsLabel);
+  const nlohmann::json* labels = LabelsOf(object);
+  const auto it = labels ? labels->find(label) : nlohmann::json::const_iterator();
+  const bool present = labels && it != labels->end();
+  if (present && it->is_string() && it->get<std::string>() == "true") return "";
+  std::string why =
+      "secret \"" + ref.name + "\" in namespace \"" + ns + "\" is not allowed for probes: ";
+  if (present && it->is_string()) {
+    why += "its label " + label + " is \"" + it->get<std::string>() + "\", not \"true\"";
+  } else {
+    why += "it lacks the label " + label + "=true";
+  }
+  why += ", so its key \"" + ref.key + "\" was not read (to allow it: kubectl -n " + ns +
+         " label secret " + ref.name + " " + label + "=true" + (present ? " --overwrite" : "") +
+         ")";
+  return why;
+}
+
+v1alpha1::SecretLookup Refused(const kube::Error& e, const std::string& ns,
+                               const v1alpha1::SecretRef& ref) {
+  v1alpha1::SecretLookup out;
+  if (e.IsNotFound()) {
+    out.blocked_reason = "SecretNotFound";
+    out.error = "secret \"" + ref.name + "\" not found in namespace \"" + ns + "\"";
+  } else if (e.IsForbidden()) {
+    out.blocked_reason = "SecretForbidden";
+    out.error = "not allowed to read secret \"" + ref.name + "\" in namespace \"" + ns +
+                "\" (RBAC: secrets get)";
+  } else {
+    out.blocked_reason = "SecretUnavailable";
+    out.error = "cannot read secret \"" + ref.name + "\" in namespace \"" + ns +
+                "\" from the API server: " + e.ToString();
+  }
+  return out;
+}
+
+}  // namespace
+
+KubeSecretResolver::KubeSecretResolver(kube::Interface& client, Logger& log, Options options)
+    : get_([&client](const std::string& ns, const std::string& name) {
+        return client.Get(kube::ResourceRef{"", "v1", "secrets", ns}, name);
+      }),
+      get_metadata_([&client](const std::string& ns, const std::string& name) {
+        return client.GetMetadata(kube::ResourceRef{"", "v1", "secrets", ns}, name);
+      }),
+      log_(log),
+      options_(options) {}
 
 KubeSecretResolver::KubeSecretResolver(GetFn get, Logger& log,
-                                       std::function<std::chrono::steady_clock::time_point()> now)
-    : get_(std::move(get)), log_(log), now_(std::move(now)) {}
+                                       std::function<std::chrono::steady_clock::time_point()> now,
+                                       GetFn get_metadata)
+    : get_(std::move(get)),
+      get_metadata_(std::move(get_metadata)),
+      log_(log),
+      options_{static_cast<bool>(get_metadata_)},
+      now_(std::move(now)) {}
 
 std::optional<std::string> KubeSecretResolver::Get(const std::string& ns,
                                                    const v1alpha1::SecretRef& ref,
@@ -21,26 +91,43 @@ std::optional<std::string> KubeSecretResolver::Get(const std::string& ns,
   return r.value;
 }
 
-v1alpha1::SecretLookup KubeSecretResolver::Read(const std::string& ns,
-                                                const v1alpha1::SecretRef& ref) const {
-  v1alpha1::SecretLookup out;
+KubeSecretResolver::Read KubeSecretResolver::ReadSecret(const std::string& ns,
+                                                        const v1alpha1::SecretRef& ref,
+                                                        const Known* held) const {
+  Read out;
+  if (options_.require_label) {
+    // The metadata first: an unlabelled Secret's data is never requested.
+    auto meta = get_metadata_(ns, ref.name);
+    if (!meta.ok()) {
+      out.lookup = Refused(meta.error(), ns, ref);
+      return out;
+    }
+    if (std::string why = NotAllowedBecause(*meta, ns, ref); !why.empty()) {
+      out.lookup.blocked_reason = "SecretNotAllowed";
+      out.lookup.error = std::move(why);
+      return out;
+    }
+    const std::string rv = ResourceVersion(*meta);
+    if (held != nullptr && held->value && !rv.empty() && rv == held->resource_version) {
+      out.lookup.value = held->value;  // unchanged since it was read
+      out.resource_version = rv;
+      return out;
+    }
+  }
   auto secret = get_(ns, ref.name);
   if (!secret.ok()) {
-    const auto& e = secret.error();
-    if (e.IsNotFound()) {
-      out.blocked_reason = "SecretNotFound";
-      out.error = "secret \"" + ref.name + "\" not found in namespace \"" + ns + "\"";
-    } else if (e.IsForbidden()) {
-      out.blocked_reason = "SecretForbidden";
-      out.error = "not allowed to read secret \"" + ref.name + "\" in namespace \"" + ns +
-                  "\" (RBAC: secrets get)";
-    } else {
-      out.blocked_reason = "SecretUnavailable";
-      out.error = "cannot read secret \"" + ref.name + "\" in namespace \"" + ns +
-                  "\" from the API server: " + e.ToString();
-    }
+    out.lookup = Refused(secret.error(), ns, ref);
     return out;
   }
+  if (options_.require_label) {
+    // The label may have been removed between the two reads.
+    if (std::string why = NotAllowedBecause(*secret, ns, ref); !why.empty()) {
+      out.lookup.blocked_reason = "SecretNotAllowed";
+      out.lookup.error = std::move(why);
+      return out;
+    }
+  }
+  out.resource_version = ResourceVersion(*secret);
   // data.<key> when it is a string; any other shape is a missing key (value()
   // and operator[] would throw or assert).
   const nlohmann::json& object = secret.value();
@@ -51,22 +138,31 @@ v1alpha1::SecretLookup KubeSecretResolver::Read(const std::string& ns,
     }
   }
   if (entry != nullptr) {
-    out.value = kube::DecodeBase64(entry->get_ref<const std::string&>());
-    if (out.value) return out;
-    out.blocked_reason = "SecretNotFound";
-    out.error = "secret \"" + ref.name + "\" key \"" + ref.key + "\" is not valid base64";
+    out.lookup.value = kube::DecodeBase64(entry->get_ref<const std::string&>());
+    if (out.lookup.value) return out;
+    out.lookup.blocked_reason = "SecretNotFound";
+    out.lookup.error = "secret \"" + ref.name + "\" key \"" + ref.key + "\" is not valid base64";
     return out;
   }
-  out.blocked_reason = "SecretNotFound";
-  out.error =
+  out.lookup.blocked_reason = "SecretNotFound";
+  out.lookup.error =
       "secret \"" + ref.name + "\" in namespace \"" + ns + "\" has no key \"" + ref.key + "\"";
   return out;
 }
 
 v1alpha1::SecretLookup KubeSecretResolver::Lookup(const std::string& ns,
                                                   const v1alpha1::SecretRef& ref) {
-  v1alpha1::SecretLookup r = Read(ns, ref);  // the API call runs outside the lock
   const std::string id = ns + "/" + ref.name + "/" + ref.key;
+  std::optional<Known> held;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = known_.find(id);
+        it != known_.end() && it->second.value && Now() - it->second.used <= forget_after) {
+      held = it->second;
+    }
+  }
+  Read read = ReadSecret(ns, ref, held ? &*held : nullptr);  // the API calls run outside the lock
+  v1alpha1::SecretLookup& r = read.lookup;
   const auto now = Now();
   std::string state = r.value ? "ok" : r.blocked_reason;
   std::string logged_error = r.error;
@@ -79,12 +175,15 @@ v1alpha1::SecretLookup KubeSecretResolver::Lookup(const std::string& ns,
     k.used = now;
     if (r.value) {
       k.value = r.value;
+      k.resource_version = read.resource_version;
     } else if (r.blocked_reason == "SecretUnavailable" && k.value) {
       r.value = k.value;  // an API blip: keep probing with the last value read
       r.blocked_reason.clear();
       state = "last-known";
     } else {
-      k.value.reset();  // NotFound / Forbidden are answers: never keep a revoked value
+      // NotFound / Forbidden / NotAllowed are answers: never keep a revoked value.
+      k.value.reset();
+      k.resource_version.clear();
     }
     if (k.state == state) return r;
     if (k.state.empty() && state == "ok") {

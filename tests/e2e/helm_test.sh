@@ -122,6 +122,7 @@ switches=(
   "--set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=zone --set affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists"
   "--set watchNamespace=hg-app --set readinessGates.enabled=false"
   "--set probePolicy.denyCidrs={169.254.0.0/16,127.0.0.2/32} --set probePolicy.allowCidrs={10.0.0.0/8} --set probePolicy.redisAllowCommands={SCAN}"
+  "--set secrets.requireProbeCredentialsLabel=false"
 )
 bad=""
 for sw in "${switches[@]}"; do
@@ -164,6 +165,12 @@ assert e["rbac.authorization.k8s.io/aggregate-to-edit"] == "true", e
 assert "rbac.authorization.k8s.io/aggregate-to-view" not in e, "edit verbs must not reach view"
 assert pod["containers"][0]["image"] == "healthgate:0.1.0", pod["containers"][0]["image"]
 ' --
+check_render "secrets.requireProbeCredentialsLabel: --require-secret-label=true by default, false when set" '
+assert "--require-secret-label=true" in pod["containers"][0]["args"], pod["containers"][0]["args"]
+' --
+check_render "secrets.requireProbeCredentialsLabel=false: --require-secret-label=false" '
+assert "--require-secret-label=false" in pod["containers"][0]["args"], pod["containers"][0]["args"]
+' -- --set secrets.requireProbeCredentialsLabel=false
 check_render "networkPolicy: ingress to the HTTP port from the release namespace and the named ones, egress open" '
 n = one("NetworkPolicy")["spec"]
 assert n["policyTypes"] == ["Ingress"], n
@@ -220,7 +227,8 @@ for case in "replicaCount=two|/replicaCount" "serviceMonitor.enable=true|'enable
             "logLevel=verbose|/logLevel" "image.pullPolicy=Sometimes|/image/pullPolicy" \
             "service.type=Ingress|/service/type" "httpPort=0|/httpPort" "imageTag=1.0|'imageTag' not allowed" \
             "leaderElection.leaseDuration=15|/leaderElection/leaseDuration" "image.digest=latest|/image/digest" \
-            "probePolicy.denyCidrs=10.0.0.0/8|/probePolicy/denyCidrs"; do
+            "probePolicy.denyCidrs=10.0.0.0/8|/probePolicy/denyCidrs" \
+            "secrets.requireProbeCredentialsLabel=maybe|/secrets/requireProbeCredentialsLabel"; do
   set_arg="${case%%|*}"; want="${case#*|}"
   if out="$(render --set "$set_arg" 2>&1)"; then
     fail "schema: --set $set_arg is refused" "rendered"

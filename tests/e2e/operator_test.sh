@@ -55,6 +55,8 @@ start_redis() {
 stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; }
 start_redis "$CANARY"
 k -n "$NS" create secret generic redis --from-literal=password="$CANARY" >/dev/null
+# The operator uses only Secrets labelled for probes (--require-secret-label).
+k -n "$NS" label secret redis healthgate.dev/probe-credentials=true >/dev/null
 
 OP_PORT="$(free_port)"
 start_operator() { # NAME PORT EXTRA...
@@ -173,6 +175,7 @@ nevents="$(k -n "$NS" get events --field-selector involvedObject.name=orders -o 
 NEWPW="$CANARY-rotated"
 redis-cli -p "$REDIS_PORT" -a "$CANARY" --no-auth-warning config set requirepass "$NEWPW" >/dev/null
 k -n "$NS" create secret generic redis --from-literal=password="$NEWPW" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$NS" label secret redis healthgate.dev/probe-credentials=true --overwrite >/dev/null
 sleep 1
 if wait_until 15 bash -c "'$KUBECTL' -n $NS get hg orders -o jsonpath='{.status.probes[0].healthy}' | grep -qx true && '$KUBECTL' -n $NS get hg orders -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"; then
   pass "secrets: a rotated Secret is picked up"

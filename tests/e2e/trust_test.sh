@@ -48,6 +48,8 @@ PIDS+=($!)
 rcli() { redis-cli -p "$REDIS_PORT" -a "$PW1" --no-auth-warning "$@"; }
 wait_until 5 rcli ping || fatal "redis: did not start" "$(cat "$TMP/redis.log")"
 k -n "$NS" create secret generic redis --from-literal=password="$PW1" >/dev/null
+# The operator uses only Secrets labelled for probes (--require-secret-label).
+k -n "$NS" label secret redis healthgate.dev/probe-credentials=true >/dev/null
 
 start_operator() { # NAME PORT
   "$BIN" operator --kubeconfig "$TMP/operator.kubeconfig" --http-address "127.0.0.1:$2" \
@@ -111,6 +113,7 @@ poll_start "http://127.0.0.1:$OP_PORT/ready/$NS/rotate" "http://127.0.0.1:$OP_PO
 sleep 1
 rcli acl setuser default on ">$PW2" >/dev/null  # both passwords valid
 k -n "$NS" create secret generic redis --from-literal=password="$PW2" --dry-run=client -o yaml | k apply -f - >/dev/null
+k -n "$NS" label secret redis healthgate.dev/probe-credentials=true --overwrite >/dev/null
 sleep 6  # three secret refreshes: the probes restart with the new password
 k -n "$NS" patch hg rotate --type=merge -p '{"spec": {"timeout": "600ms"}}' >/dev/null
 sleep 4

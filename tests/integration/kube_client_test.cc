@@ -252,6 +252,34 @@ TEST_F(KubeClient, ConfigMapLifecycle) {
   EXPECT_TRUE(!delete_again.ok() && delete_again.error().IsNotFound());
 }
 
+TEST_F(KubeClient, GetMetadataReturnsLabelsButNoDataOrAnnotations) {
+  CreateNamespace("kc-meta");
+  const ResourceRef secrets{"", "v1", "secrets", "kc-meta"};
+  // As `kubectl apply` leaves it: a copy of the data in an annotation.
+  auto created =
+      client_->Create(secrets, {{"apiVersion", "v1"},
+                                {"kind", "Secret"},
+                                {"metadata",
+                                 {{"name", "pg"},
+                                  {"labels", {{"healthgate.dev/probe-credentials", "true"}}},
+                                  {"annotations",
+                                   {{"kubectl.kubernetes.io/last-applied-configuration",
+                                     R"({"data":{"password":"bWV0YS1jYW5hcnk="}})"}}}}},
+                                {"data", {{"password", "bWV0YS1jYW5hcnk="}}}});  // meta-canary
+  ASSERT_TRUE(created.ok()) << created.error().ToString();
+  auto meta = client_->GetMetadata(secrets, "pg");
+  ASSERT_TRUE(meta.ok()) << meta.error().ToString();
+  EXPECT_EQ(meta.value()["kind"], "PartialObjectMetadata");
+  EXPECT_EQ(meta.value()["metadata"]["labels"]["healthgate.dev/probe-credentials"], "true");
+  EXPECT_EQ(meta.value()["metadata"]["resourceVersion"], ResourceVersionOf(created.value()));
+  EXPECT_FALSE(meta.value().contains("data"));
+  EXPECT_FALSE(meta.value()["metadata"].contains("annotations"));
+  EXPECT_EQ(meta.value().dump().find("bWV0YS1jYW5hcnk"), std::string::npos) << meta.value().dump();
+  auto missing = client_->GetMetadata(secrets, "absent");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(missing.error().IsNotFound()) << missing.error().ToString();
+}
+
 TEST_F(KubeClient, StaleResourceVersionIsATypedConflict) {
   CreateNamespace("kc-conflict");
   const ResourceRef cms = kConfigMaps.InNamespace("kc-conflict");

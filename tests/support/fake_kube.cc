@@ -76,6 +76,8 @@ const char* VerbName(Verb v) {
   switch (v) {
     case Verb::kGet:
       return "get";
+    case Verb::kGetMetadata:
+      return "get-metadata";
     case Verb::kList:
       return "list";
     case Verb::kWatch:
@@ -341,6 +343,20 @@ kube::Result<json> FakeKube::Get(const kube::ResourceRef& ref, const std::string
   if (c != objects_.end()) {
     if (auto it = c->second.find(Key(ref.ns, name)); it != c->second.end())
       return it->second.object;
+  }
+  return NotFound(ref.resource + " \"" + name + "\" not found");
+}
+
+kube::Result<json> FakeKube::GetMetadata(const kube::ResourceRef& ref, const std::string& name) {
+  std::lock_guard lock(mu_);
+  if (auto f = Enter({Verb::kGetMetadata, ref.Path(name), nullptr, ""})) return *f;
+  auto c = objects_.find(Collection(ref));
+  if (c != objects_.end()) {
+    if (auto it = c->second.find(Key(ref.ns, name)); it != c->second.end()) {
+      return json{{"apiVersion", "meta.k8s.io/v1"},
+                  {"kind", "PartialObjectMetadata"},
+                  {"metadata", it->second.object.value("metadata", json::object())}};
+    }
   }
   return NotFound(ref.resource + " \"" + name + "\" not found");
 }

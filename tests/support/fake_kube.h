@@ -39,6 +39,7 @@ using nlohmann::json;
 
 enum class Verb {
   kGet,
+  kGetMetadata,  // GetMetadata: the same path as kGet, metadata only
   kList,
   kWatch,
   kCreate,
@@ -65,6 +66,7 @@ class FakeKube final : public kube::Interface {
 
   // --- Interface ---
   kube::Result<json> Get(const kube::ResourceRef& ref, const std::string& name) override;
+  kube::Result<json> GetMetadata(const kube::ResourceRef& ref, const std::string& name) override;
   kube::Result<json> List(const kube::ResourceRef& ref, const kube::ListOptions& options) override;
   kube::Result<json> Create(const kube::ResourceRef& ref, const json& object,
                             const kube::WriteOptions& w) override;

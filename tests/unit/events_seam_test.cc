@@ -13,6 +13,7 @@ namespace healthgate::sinks {
 namespace {
 
 using namespace std::chrono_literals;
+using nlohmann::json;
 using testing::Eventually;
 using testing::FakeKube;
 using testing::Verb;
@@ -114,6 +115,92 @@ TEST_F(EventRecorderSeam, GivesUpAfterMaxAttemptsAndOnPermanentRefusals) {
   recorder_.Observe(Snap("True", ""));
   ASSERT_TRUE(Eventually([&] { return recorder_.dropped() == 2; }));
   EXPECT_EQ(kube_.Count(Verb::kCreate), EventRecorder::kMaxAttempts + 1u) << "403: no retry";
+}
+
+// A snapshot with one probe blocked because its Secret lacks the label.
+results::CheckSnapshot NotAllowed(const std::string& ready, bool critical = true,
+                                  const std::string& secret = "pg") {
+  results::CheckSnapshot s = Snap(ready, "");
+  auto info = std::make_shared<results::ProbeInfo>();
+  info->name = "web";
+  info->type = "http";
+  info->critical = critical;
+  info->blocked_reason = "SecretNotAllowed";
+  info->blocked_message = "http.headers[0].valueSecretRef: secret \"" + secret +
+                          "\" in namespace \"shop\" is not allowed for probes: it lacks the "
+                          "label healthgate.dev/probe-credentials=true";
+  results::ProbeRecord r;
+  r.info = info;
+  s.probes.push_back(r);
+  if (ready == "False") {
+    s.ready.reason = "SecretNotAllowed";
+    s.ready.message = "web: " + info->blocked_message;
+  }
+  return s;
+}
+
+std::size_t EventsWithReason(const FakeKube& kube, const std::string& reason) {
+  std::size_t n = 0;
+  for (const auto& e : kube.Objects(kEvents)) n += e["reason"] == reason;
+  return n;
+}
+
+TEST_F(EventRecorderSeam, ASecretNotAllowedIsOneWarningEventNotOnePerRefresh) {
+  // The check starts blocked, then every secret refresh reconciles it again.
+  for (int i = 0; i < 5; ++i) recorder_.Observe(NotAllowed("False"));
+  ASSERT_TRUE(Eventually([&] { return recorder_.emitted() == 1; }));
+  auto events = kube_.Objects(kEvents);
+  ASSERT_EQ(events.size(), 1u) << "one Event: no NotReady beside it";
+  EXPECT_EQ(events[0]["reason"], "SecretNotAllowed");
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_EQ(events[0]["involvedObject"]["kind"], "HealthCheck");
+  const std::string message = events[0]["message"];
+  EXPECT_NE(message.find("web: "), std::string::npos) << message;
+  EXPECT_NE(message.find("secret \"pg\""), std::string::npos) << message;
+  EXPECT_NE(message.find("healthgate.dev/probe-credentials=true"), std::string::npos) << message;
+  // Labelled: the probe runs and the check becomes ready.
+  recorder_.Observe(Snap("Unknown", ""));
+  recorder_.Observe(Snap("True", ""));
+  ASSERT_TRUE(Eventually([&] { return recorder_.emitted() == 2; }));
+  EXPECT_EQ(EventsWithReason(kube_, "Ready"), 1u);
+  // Unlabelled again within the window: the same Event's count goes up.
+  waits_.Advance(1min);
+  recorder_.Observe(NotAllowed("False"));
+  recorder_.Observe(NotAllowed("False"));
+  ASSERT_TRUE(Eventually([&] { return recorder_.emitted() == 3; }));
+  EXPECT_EQ(kube_.Count(Verb::kCreate), 2u);
+  EXPECT_EQ(kube_.Count(Verb::kPatch), 1u);
+  EXPECT_EQ(EventsWithReason(kube_, "NotReady"), 0u);
+  EXPECT_EQ(EventsWithReason(kube_, "SecretNotAllowed"), 1u);
+}
+
+TEST_F(EventRecorderSeam, ANonCriticalProbeOrAnotherSecretIsAnnouncedToo) {
+  recorder_.Observe(Snap("True", ""));  // first seen ready: not news
+  recorder_.Observe(NotAllowed("True", /*critical=*/false));
+  recorder_.Observe(NotAllowed("True", /*critical=*/false));
+  ASSERT_TRUE(Eventually([&] { return recorder_.emitted() == 1; }));
+  EXPECT_EQ(EventsWithReason(kube_, "SecretNotAllowed"), 1u);
+  // The probe now points at another unlabelled Secret: that is news.
+  recorder_.Observe(NotAllowed("True", false, "other"));
+  ASSERT_TRUE(Eventually([&] { return recorder_.emitted() == 2; }));
+  EXPECT_EQ(kube_.Count(Verb::kCreate), 2u);
+}
+
+TEST_F(EventRecorderSeam, ARestartDoesNotAnnounceASecretNotAllowedAgain) {
+  // The stored status already shows the probe blocked (written before a restart).
+  recorder_.Seed(json{
+      {"metadata", {{"namespace", "shop"}, {"name", "orders"}, {"uid", "u1"}}},
+      {"status",
+       {{"conditions", json::array({{{"type", "Ready"}, {"status", "False"}}})},
+        {"probes",
+         json::array({{{"name", "web"},
+                       {"reason", "SecretNotAllowed"},
+                       {"message", NotAllowed("False").probes[0].info->blocked_message}}})}}}});
+  recorder_.Observe(NotAllowed("False"));
+  recorder_.Observe(Snap("True", ""));
+  ASSERT_TRUE(Eventually([&] { return recorder_.emitted() == 1; }));
+  EXPECT_EQ(EventsWithReason(kube_, "SecretNotAllowed"), 0u);
+  EXPECT_EQ(EventsWithReason(kube_, "Ready"), 1u);
 }
 
 }  // namespace

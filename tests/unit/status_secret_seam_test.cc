@@ -114,7 +114,9 @@ class SecretResolverSeam : public ::testing::Test {
   healthgate::SimClock clock_;
   std::FILE* out_;
   Logger log_;
-  KubeSecretResolver resolver_{kube_, log_};
+  // The GET path with --require-secret-label=false; the labelled path, which
+  // reads the metadata first, is in secret_label_test.cc.
+  KubeSecretResolver resolver_{kube_, log_, KubeSecretResolver::Options{false}};
   const v1alpha1::SecretRef ref_{"pg", "password"};
 };
 

@@ -1,6 +1,7 @@
 // Materialize: a validated HealthCheck into engine definitions, with secrets
 // resolved into the targets. A probe whose secret cannot be resolved is returned
-// blocked (the lookup's reason: SecretNotFound, SecretForbidden, SecretUnavailable) with a
+// blocked (the lookup's reason: SecretNotFound, SecretForbidden, SecretNotAllowed,
+// SecretUnavailable) with a
 // definition that carries no secret at all, so nothing partial reaches the engine.
 #include <chrono>
 #include <memory>

@@ -216,6 +216,9 @@ std::string FormatDuration(Duration d);  // "1m30s", "500ms"
 // that needs it is blocked. Reasons (documented in docs/operator.md):
 //   SecretNotFound     the Secret or its key does not exist (a configuration error);
 //   SecretForbidden    healthgate is not allowed to read it (RBAC);
+//   SecretNotAllowed   operator mode: the Secret exists but does not carry the label
+//                      healthgate.dev/probe-credentials: "true", so its data was not
+//                      read (a configuration error: the Secret's owner did not opt in);
 //   SecretUnavailable  healthgate could not read it (API server unreachable, 5xx, 429,
 //                      timeout) and knows no earlier value: healthgate's own fault,
 //                      never a verdict about the target.
