@@ -1,5 +1,7 @@
 #include "operator/api/v1alpha1/yaml_json.h"
 
+#include <re2/re2.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -129,33 +131,12 @@ std::optional<json> ResolveInt(std::string s) {
   return json(value);
 }
 
-// Whether `s` is [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, go-yaml v2's
-// float syntax. By hand, in one pass: std::regex recursed once per character and
-// overflowed the stack on a long number (a 300 KB scalar crashed the process).
+// Whether `s` has go-yaml v2's float syntax. RE2 matches in linear time without
+// recursion: std::regex recursed once per character and overflowed the stack on a
+// long number (a 300 KB scalar crashed the process).
 bool IsFloatSyntax(std::string_view s) {
-  std::size_t i = 0;
-  auto digits = [&] {
-    const std::size_t from = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > from;
-  };
-  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  } else {
-    if (!digits()) return false;
-    if (i < s.size() && s[i] == '.') {
-      ++i;
-      digits();
-    }
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
+  static const re2::RE2 kFloat(R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?)");
+  return re2::RE2::FullMatch(re2::StringPiece(s.data(), s.size()), kFloat);
 }
 
 std::optional<json> ResolveFloat(const std::string& s) {
