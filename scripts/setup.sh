@@ -15,6 +15,8 @@ packages=(
   postgresql-15 redis-server redis-tools openssl curl procps
   prometheus chromium
   nginx-light wrk prometheus-blackbox-exporter
+  # the Argo CD health check (integrations/argocd) runs under Lua 5.4 in its tests
+  lua5.4 python3-yaml
   # the container image: built and run with Podman (tests/e2e/image_test.sh)
   podman buildah runc debootstrap
 )

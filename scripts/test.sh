@@ -71,6 +71,9 @@ if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   scripts/fuzz.sh
 fi
 
+stage "Argo CD health check (health.lua under Lua 5.4, Argo CD's fixture format)"
+tests/argocd/health_test.py
+
 stage "dashboard in headless Chromium"
 npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 HEALTHGATE_BINARY="$root/build/healthgate" node tests/browser/dashboard_test.mjs
