@@ -60,7 +60,7 @@ if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   # The parts where threads meet: the loop's cross-thread queue, the results
   # store read by server threads, the HTTP server, local mode end to end, and the
   # Kubernetes client's watch and reflector threads (against a real apiserver).
-  threaded='*EngineLoops*:*ProbeLinger*:WorkQueue*:*ResultsStore*:*Server*:*LocalMode*:*Metrics*:*Reflector*:*KubeClient*:ElectorLoop*:EventRecorderSeam*:ReadinessGatesSeam*:StatusWriterSeam*:SecretResolverSeam*:SimWaits*'
+  threaded='*SecureServing*:*EngineLoops*:*ProbeLinger*:WorkQueue*:*ResultsStore*:*Server*:*LocalMode*:*Metrics*:*Reflector*:*KubeClient*:ElectorLoop*:EventRecorderSeam*:ReadinessGatesSeam*:StatusWriterSeam*:SecretResolverSeam*:SimWaits*'
   export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
   build-tsan/tests/unit_tests --gtest_filter="$threaded"
   build-tsan/tests/integration_tests --gtest_filter="$threaded"
