@@ -58,8 +58,12 @@ void GiveToPostgres(const std::string& path) {
   }
 }
 
+// Runs in "/" as the postgres user: the caller's working directory (the build
+// tree of a checkout in a 0700 directory, as `mktemp -d` makes) may be closed to
+// that user, and psql would then prefix its output with "could not change
+// directory to ...: Permission denied".
 std::vector<std::string> AsPostgres(std::vector<std::string> argv) {
-  argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
+  argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--", "env", "--chdir=/"});
   return argv;
 }
 
