@@ -29,7 +29,7 @@ binary=${HEALTHGATE_BINARY:-$root/build/healthgate}
 
 rootfs_script=scripts/image/rootfs.sh
 # Build packages of scripts/setup.sh that only the test suite needs.
-test_only_packages=(libgtest-dev libgmock-dev googletest)
+test_only_packages=(libgtest-dev libgmock-dev googletest libclang-rt-14-dev)
 
 [[ -f "$dockerfile" ]] || fatal "dockerfile: $dockerfile does not exist"
 [[ -f "$setup" ]] || fatal "setup: $setup does not exist"
