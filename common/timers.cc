@@ -46,14 +46,14 @@ void SimTimers::Stall(std::chrono::nanoseconds d) {
   clock_.Set(until);
   MonoTime at;
   if (q_.Next(&at) && at <= until) meter_.OnFire(at, until);
-  q_.RunDue(until);
+  fired_ += static_cast<std::uint64_t>(q_.RunDue(until));
 }
 
 void SimTimers::AdvanceTo(MonoTime until) {
   MonoTime at;
   while (q_.Next(&at) && at <= until) {
     if (at > clock_.Now()) clock_.Set(at);
-    q_.RunDue(clock_.Now());
+    fired_ += static_cast<std::uint64_t>(q_.RunDue(clock_.Now()));
   }
   if (until > clock_.Now()) clock_.Set(until);
 }

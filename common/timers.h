@@ -88,10 +88,13 @@ class SimTimers final : public Timers {
   // and the lateness counts in Stalled(), as on a descheduled or throttled loop.
   void Stall(std::chrono::nanoseconds d);
   std::size_t pending() const { return q_.size(); }
+  // Callbacks run so far (by AdvanceTo and Stall).
+  std::uint64_t fired() const { return fired_; }
 
  private:
   SimClock& clock_;
   TimerQueue q_;
+  std::uint64_t fired_ = 0;
   StallMeter meter_{Duration::zero()};
 };
 

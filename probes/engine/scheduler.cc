@@ -129,6 +129,19 @@ void Scheduler::Drain() {
 
 void Scheduler::Plan(Job& job) {
   MonoTime planned = job.first + job.def.interval * static_cast<std::int64_t>(job.run);
+  // A loop that ran late (stopped, starved, overloaded) would otherwise replay
+  // every due time it missed, one timer callback each, all in the same pass over
+  // the due timers: late by L, that is L/interval callbacks per probe, and the
+  // pass itself makes the loop later still (a 5 ms interval under load never
+  // got out of it). Jump to the first due time not yet past instead; the missed
+  // ones are skipped runs, as they would have been one by one.
+  const MonoTime now = clock_.Now();
+  if (job.run > 0 && planned < now && job.def.interval.count() > 0) {
+    const auto missed = (now - planned + job.def.interval - Duration(1)) / job.def.interval;
+    job.run += static_cast<std::uint64_t>(missed);
+    planned += job.def.interval * missed;
+    CountSkipped(static_cast<std::uint64_t>(missed));
+  }
   if (job.run > 0 && options_.jitter > 0) {
     double j = (random_.Uniform() * 2.0 - 1.0) * options_.jitter;
     planned += std::chrono::duration_cast<Duration>(job.def.interval * j);

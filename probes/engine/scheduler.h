@@ -157,8 +157,8 @@ class Scheduler {
   std::size_t first_pending_ = 0;        // jobs whose first run has not fired yet
   std::unordered_map<std::string, std::size_t> per_endpoint_;  // running attempts
   std::deque<Job*> wait_;                                      // by due time
-  void CountSkipped() {
-    skipped_runs_.store(skipped_runs_.load(std::memory_order_relaxed) + 1,
+  void CountSkipped(std::uint64_t n = 1) {
+    skipped_runs_.store(skipped_runs_.load(std::memory_order_relaxed) + n,
                         std::memory_order_relaxed);
   }
   void SetInFlight(std::size_t n) { in_flight_.store(n, std::memory_order_relaxed); }

@@ -286,6 +286,29 @@ TEST_F(SchedulerTest, StalledAgainIsInconclusiveNeverAFailure) {
   EXPECT_EQ(events_.back().after, Health::kUnhealthy);
 }
 
+// A loop late by many intervals jumps to the next due time: the missed runs are
+// counted as skipped in one step, not replayed one timer callback each (late by
+// 10 s at a 10 ms interval, that was 1,000 callbacks per probe in one pass, and
+// a pass that long made the loop later still).
+TEST_F(SchedulerTest, ALateLoopSkipsToTheNextDueTimeInOneStep) {
+  Scheduler& s = Make(std::deque<double>(20, 0.0));
+  s.Upsert(Def("a", milliseconds(10), milliseconds(5)));
+  timers_.Advance(milliseconds(1));
+  ASSERT_EQ(prober_.starts.size(), 1u);
+  ASSERT_TRUE(prober_.Complete("a", true));
+  const std::uint64_t fired_before = timers_.fired();
+  const std::uint64_t skipped_before = s.skipped_runs();
+  timers_.Stall(seconds(10));
+  EXPECT_LE(timers_.fired() - fired_before, 3u) << "no replay of the missed due times";
+  EXPECT_EQ(prober_.starts.size(), 2u) << "one late run starts";
+  EXPECT_GE(s.skipped_runs() - skipped_before, 998u) << "the others are counted as skipped";
+  EXPECT_LE(s.skipped_runs() - skipped_before, 1000u);
+  // And the schedule is back on its grid: the next run is due within an interval.
+  ASSERT_TRUE(prober_.Complete("a", true));
+  timers_.Advance(milliseconds(10));
+  EXPECT_EQ(prober_.starts.size(), 3u);
+}
+
 TEST_F(SchedulerTest, AnAttemptInFlightIsNotStacked) {
   Scheduler& s = Make({0.0});
   // Timeout equal to the interval would be rejected by validation; the engine
