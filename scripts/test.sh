@@ -61,7 +61,7 @@ if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   # store read by server threads, the HTTP server, local mode end to end, and the
   # Kubernetes client's watch and reflector threads (against a real apiserver).
   threaded='*SecureServing*:*EngineLoops*:*ProbeLinger*:WorkQueue*:*ResultsStore*:*Server*:*LocalMode*:*Metrics*:*Reflector*:*KubeClient*:ElectorLoop*:EventRecorderSeam*:ReadinessGatesSeam*:StatusWriterSeam*:SecretResolverSeam*:SimWaits*'
-  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp"
   build-tsan/tests/unit_tests --gtest_filter="$threaded"
   build-tsan/tests/integration_tests --gtest_filter="$threaded"
 
@@ -89,7 +89,7 @@ if [ "${HEALTHGATE_SKIP_SANITIZERS:-0}" != 1 ]; then
   # Operator mode is the most threaded part (watch, status writer, events,
   # elector, server, probe loop): run its end-to-end suite on the TSan binary too.
   stage "operator end-to-end tests under TSan"
-  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp" \
     HEALTHGATE_BINARY="$root/build-tsan/healthgate" tests/e2e/run.sh tests/e2e/operator_test.sh
 fi
 
