@@ -21,22 +21,13 @@
 namespace healthgate::server {
 namespace {
 
+using healthgate::testing::ReadAll;
 using healthgate::testing::TempDir;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Outcome = AuthDecision::Outcome;
 
 constexpr const char* kCanaryToken = "hg-canary-token-7Qz2x";
-
-std::string ReadAll(std::FILE* f) {
-  std::fflush(f);
-  std::rewind(f);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  return out;
-}
 
 class SecureServingTest : public ::testing::Test {
  protected:

@@ -33,6 +33,7 @@
 namespace healthgate::server {
 namespace {
 
+using healthgate::testing::ReadAll;
 using nlohmann::json;
 using probes::Health;
 using probes::Reason;
@@ -44,16 +45,6 @@ using std::chrono::seconds;
 // Never put into the store; sent by clients in headers and queries. No
 // response, metric or log line may echo it.
 constexpr const char* kCanary = "hg-canary-5ecr3t-9f1c";
-
-std::string ReadAll(std::FILE* f) {
-  std::fflush(f);
-  std::rewind(f);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  return out;
-}
 
 // Sum of the samples of `family` whose label set contains every `needle`.
 double SumSeries(const std::string& text, const std::string& family,

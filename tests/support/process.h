@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -52,5 +53,9 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Everything written to `f` so far (flushed, from its start): a log captured
+// in a std::tmpfile().
+std::string ReadAll(std::FILE* f);
 
 }  // namespace healthgate::testing
