@@ -65,7 +65,8 @@ json StatusJson(const CheckSnapshot& s) {
     probes_json.push_back(std::move(pj));
   }
   json out{{"observedGeneration", s.generation},
-           {"conditions", json::array({ConditionJson(s.ready), ConditionJson(s.degraded)})},
+           {"conditions", json::array({ConditionJson(s.ready), ConditionJson(s.degraded),
+                                       ConditionJson(s.reconciling), ConditionJson(s.stalled)})},
            {"probes", std::move(probes_json)},
            {"summary", Summary(s)}};
   if (!s.invalid_message.empty()) out["invalidSpec"] = s.invalid_message;
@@ -115,7 +116,8 @@ json CheckJson(const CheckSnapshot& s, bool with_history) {
            {"ready", s.is_ready()},
            {"healthy", s.all_healthy()},
            {"summary", Summary(s)},
-           {"conditions", json::array({ConditionJson(s.ready), ConditionJson(s.degraded)})},
+           {"conditions", json::array({ConditionJson(s.ready), ConditionJson(s.degraded),
+                                       ConditionJson(s.reconciling), ConditionJson(s.stalled)})},
            {"lastProbeTime", OptKubeTime(s.last_probe_time)},
            {"probes", std::move(probes_json)}};
   if (!s.invalid_message.empty()) out["invalidSpec"] = s.invalid_message;

@@ -54,10 +54,17 @@ void SetStatus(Condition& c, const Condition* prev, WallTime now) {
 
 }  // namespace
 
+bool IsPermanentReason(const std::string& ready_reason) {
+  // SecretUnavailable is healthgate's own, passing trouble (the API server did not
+  // answer): it is not permanent.
+  return ready_reason == "InvalidSpec" || ready_reason == "SecretNotFound" ||
+         ready_reason == "SecretForbidden" || ready_reason == "SecretNotAllowed";
+}
+
 void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime now) {
   Condition ready{"Ready", "Unknown", "", "", now, s.generation};
   Condition degraded{"Degraded", "False", "", "", now, s.generation};
-  MessageList blocked, failing, pending, noncritical;
+  MessageList blocked, failing, pending, noncritical, auth_failing;
   std::string blocked_reason;
   std::size_t critical = 0;
   for (const ProbeRecord& p : s.probes) {
@@ -69,6 +76,9 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
         if (blocked_reason.empty()) blocked_reason = p.info->blocked_reason;
       } else if (p.health == Health::kUnhealthy) {
         failing.Append(p.info->name, p.message);
+        // Unhealthy means past the failure threshold: rejected credentials that
+        // persist do not heal by waiting.
+        if (p.reason == probes::Reason::kAuth) auth_failing.Append(p.info->name, p.message);
       } else if (p.health == Health::kUnknown) {
         pending.Append(p.info->name, "");
       }
@@ -109,10 +119,36 @@ void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime
     degraded.reason = "NonCriticalProbesHealthy";
     degraded.message = "";
   }
+  Condition stalled{"Stalled", "False", "NoPermanentError", "", now, s.generation};
+  if (!s.invalid_message.empty()) {
+    // Also with the previous generation's probes still running: the latest spec
+    // cannot be applied until someone fixes it.
+    stalled.status = "True";
+    stalled.reason = "InvalidSpec";
+    stalled.message = s.invalid_message;
+  } else if (ready.status == "False" && IsPermanentReason(ready.reason)) {
+    stalled.status = "True";
+    stalled.reason = ready.reason;
+    stalled.message = ready.message;
+  } else if (!auth_failing.empty()) {
+    stalled.status = "True";
+    stalled.reason = "AuthenticationFailing";
+    stalled.message = "credentials rejected past the failure threshold: " + auth_failing.str();
+  }
+  Condition reconciling{"Reconciling", "False", "VerdictReached", "", now, s.generation};
+  if (ready.status == "Unknown" && stalled.status != "True") {
+    reconciling.status = "True";
+    reconciling.reason = ready.reason;
+    reconciling.message = ready.message;
+  }
   SetStatus(ready, previous ? &previous->ready : nullptr, now);
   SetStatus(degraded, previous ? &previous->degraded : nullptr, now);
+  SetStatus(reconciling, previous ? &previous->reconciling : nullptr, now);
+  SetStatus(stalled, previous ? &previous->stalled : nullptr, now);
   s.ready = std::move(ready);
   s.degraded = std::move(degraded);
+  s.reconciling = std::move(reconciling);
+  s.stalled = std::move(stalled);
 }
 
 namespace {
@@ -129,7 +165,9 @@ const std::string& ShownMessage(const ProbeRecord& p) {
 // True when a user would see a difference between two snapshots' states
 // (conditions, per-probe health, reason, blocked state, generation).
 bool VisiblyDifferent(const CheckSnapshot& a, const CheckSnapshot& b) {
-  if (!a.ready.SameVisible(b.ready) || !a.degraded.SameVisible(b.degraded)) return true;
+  if (!a.ready.SameVisible(b.ready) || !a.degraded.SameVisible(b.degraded) ||
+      !a.reconciling.SameVisible(b.reconciling) || !a.stalled.SameVisible(b.stalled))
+    return true;
   if (a.invalid_message != b.invalid_message || a.generation != b.generation) return true;
   if (a.probes.size() != b.probes.size()) return true;
   for (std::size_t i = 0; i < a.probes.size(); ++i) {

@@ -93,6 +93,13 @@ struct CheckSnapshot {
   std::vector<ProbeRecord> probes;
   Condition ready;     // type Ready
   Condition degraded;  // type Degraded
+  // kstatus' abnormal-true pair (docs/operator.md, "Status contract"): Reconciling
+  // is True while Ready has no verdict yet (Ready Unknown); Stalled is True for an
+  // error that waiting cannot fix (an invalid generation, a missing, forbidden or
+  // unlabelled Secret, a critical probe's credentials rejected past its failure
+  // threshold). Never both True.
+  Condition reconciling;
+  Condition stalled;
   std::optional<WallTime> last_probe_time;
   // Bumped on every change a user can see (conditions, probe health/reason/message).
   std::uint64_t visible_version = 0;
@@ -106,8 +113,13 @@ struct CheckSnapshot {
 
 using SnapshotPtr = std::shared_ptr<const CheckSnapshot>;
 
-// Pure: conditions from probe records. `previous` keeps lastTransitionTime when
-// the status does not change.
+// Whether a Ready reason names an error that waiting cannot fix (it makes
+// Stalled True): InvalidSpec, SecretNotFound, SecretForbidden, SecretNotAllowed.
+bool IsPermanentReason(const std::string& ready_reason);
+
+// Pure: the four conditions (Ready, Degraded, Reconciling, Stalled) from probe
+// records and the spec's validity. `previous` keeps lastTransitionTime when a
+// condition's status does not change.
 void ComputeConditions(CheckSnapshot& s, const CheckSnapshot* previous, WallTime now);
 
 class Store {

@@ -191,6 +191,98 @@ TEST_F(ResultsStoreTest, InvalidNewGenerationKeepsThePreviousProbesAndShowsTheEr
   EXPECT_FALSE(StatusJson(*store_.Get("shop", "orders")).contains("invalidSpec"));
 }
 
+// kstatus (Helm 4 --wait, Flux, kpt) reads Reconciling True as InProgress and
+// Stalled True as Failed: Reconciling while there is no verdict, Stalled only for
+// what waiting cannot fix, never both.
+TEST_F(ResultsStoreTest, ReconcilingUntilTheFirstVerdictThenNot) {
+  store_.UpsertCheck(Info());
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->reconciling.status, "True");
+  EXPECT_EQ(s->reconciling.reason, "ProbesPending");
+  EXPECT_EQ(s->reconciling.observed_generation, 4);
+  EXPECT_EQ(s->stalled.status, "False");
+  store_.RecordResult("shop", "orders", "db",
+                      Result::Failure(Reason::kConnect, "connection refused"),
+                      St(Health::kUnhealthy, 0, 3));
+  s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->ready.status, "False");
+  EXPECT_EQ(s->reconciling.status, "False") << "a verdict, even a failing one, ends Reconciling";
+  EXPECT_EQ(s->reconciling.reason, "VerdictReached");
+  EXPECT_EQ(s->stalled.status, "False") << "a refused connection may heal: not Stalled";
+  auto conditions = StatusJson(*s)["conditions"];
+  ASSERT_EQ(conditions.size(), 4u);
+  EXPECT_EQ(conditions[2]["type"], "Reconciling");
+  EXPECT_EQ(conditions[3]["type"], "Stalled");
+  EXPECT_EQ(conditions[3]["reason"], "NoPermanentError");
+}
+
+TEST_F(ResultsStoreTest, StalledForPermanentErrorsOnly) {
+  for (const char* reason : {"SecretNotFound", "SecretForbidden", "SecretNotAllowed"}) {
+    CheckInfo i = Info();
+    i.probes[0] = Probe("db", "postgres", true, reason, "secret shop/pg: no");
+    store_.UpsertCheck(i);
+    auto s = store_.Get("shop", "orders");
+    EXPECT_EQ(s->stalled.status, "True") << reason;
+    EXPECT_EQ(s->stalled.reason, reason);
+    EXPECT_EQ(s->stalled.message, "db: secret shop/pg: no");
+    EXPECT_EQ(s->reconciling.status, "False") << reason;
+  }
+  // healthgate's own passing trouble is not permanent.
+  CheckInfo i = Info();
+  i.probes[0] = Probe("db", "postgres", true, "SecretUnavailable", "API server did not answer");
+  store_.UpsertCheck(i);
+  EXPECT_EQ(store_.Get("shop", "orders")->stalled.status, "False");
+  // A non-critical probe's missing Secret does not stall the check.
+  i = Info();
+  i.probes[1] = Probe("pay", "http", false, "SecretNotFound", "secret shop/pay: no");
+  store_.UpsertCheck(i);
+  EXPECT_EQ(store_.Get("shop", "orders")->stalled.status, "False");
+}
+
+TEST_F(ResultsStoreTest, StalledWhenCredentialsAreRejectedPastTheThreshold) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db",
+                      Result::Failure(Reason::kAuth, "password authentication failed"),
+                      St(Health::kUnknown, 0, 1));
+  EXPECT_EQ(store_.Get("shop", "orders")->stalled.status, "False") << "below the threshold";
+  store_.RecordResult("shop", "orders", "db",
+                      Result::Failure(Reason::kAuth, "password authentication failed"),
+                      St(Health::kUnhealthy, 0, 3));
+  auto s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->stalled.status, "True");
+  EXPECT_EQ(s->stalled.reason, "AuthenticationFailing");
+  EXPECT_NE(s->stalled.message.find("db: password authentication failed"), std::string::npos)
+      << s->stalled.message;
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  s = store_.Get("shop", "orders");
+  EXPECT_EQ(s->stalled.status, "False") << "fixed credentials end Stalled";
+  EXPECT_TRUE(s->is_ready());
+}
+
+TEST_F(ResultsStoreTest, AnInvalidGenerationStallsEvenWithThePreviousProbesRunning) {
+  store_.UpsertCheck(Info());
+  store_.RecordResult("shop", "orders", "db", Result::Success(), St(Health::kHealthy, 1, 0));
+  CheckInfo next = Info();
+  next.generation = 5;
+  next.invalid_message = "spec.probes[0].timeout: must be less than interval";
+  store_.UpsertCheck(next);
+  auto s = store_.Get("shop", "orders");
+  EXPECT_TRUE(s->is_ready());
+  EXPECT_EQ(s->stalled.status, "True");
+  EXPECT_EQ(s->stalled.reason, "InvalidSpec");
+  EXPECT_EQ(s->stalled.message, next.invalid_message);
+  EXPECT_EQ(s->stalled.observed_generation, 5);
+  // Pending probes of an invalid spec: Stalled wins, Reconciling stays False.
+  CheckInfo fresh = Info();
+  fresh.name = "fresh";
+  fresh.invalid_message = "spec.interval: bad";
+  store_.UpsertCheck(fresh);
+  s = store_.Get("shop", "fresh");
+  EXPECT_EQ(s->ready.status, "Unknown");
+  EXPECT_EQ(s->stalled.status, "True");
+  EXPECT_EQ(s->reconciling.status, "False");
+}
+
 TEST_F(ResultsStoreTest, RemoveNotifiesAndForgets) {
   store_.UpsertCheck(Info());
   store_.RemoveCheck("shop", "orders");

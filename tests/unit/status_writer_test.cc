@@ -106,6 +106,17 @@ TEST(StatusWriterDecide, APendingStatusKeepsAKnownOne) {
   EXPECT_EQ(DecideWrite(pending, json::object(), nullptr, false), WriteDecision::kWrite);
 }
 
+// The CRD defaults status to {observedGeneration: 0} on new objects (so kstatus
+// reads them as InProgress): that is no known status to keep, and the first
+// computed one, pending or not, replaces it.
+TEST(StatusWriterDecide, TheCrdStatusDefaultIsReplacedByTheFirstWrite) {
+  const json defaulted{{"observedGeneration", 0}};
+  auto pending = Status("Unknown", "2026-11-26T09:00:00Z", false, "2026-11-26T09:00:00Z", 0, 0);
+  EXPECT_EQ(DecideWrite(pending, defaulted, nullptr, false), WriteDecision::kWrite);
+  auto ready = Status("True", "2026-11-26T09:00:00Z", true, "2026-11-26T09:00:00Z", 3, 1);
+  EXPECT_EQ(DecideWrite(ready, defaulted, nullptr, false), WriteDecision::kWrite);
+}
+
 TEST(StatusWriterDecide, WithoutACacheOurLastWriteDecides) {
   auto s = Status("True", "2026-11-26T12:00:00Z", true, "2026-11-26T12:00:00Z", 2, 1);
   EXPECT_EQ(DecideWrite(s, std::nullopt, nullptr, false), WriteDecision::kWrite);
