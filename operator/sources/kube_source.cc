@@ -173,17 +173,29 @@ v1alpha1::SecretLookup KubeSecretResolver::Lookup(const std::string& ns,
     }
     Known& k = known_[id];
     k.used = now;
+    if (r.blocked_reason == "SecretForbidden" && k.value) {
+      if (!k.forbidden_since) k.forbidden_since = now;
+    } else {
+      k.forbidden_since.reset();
+    }
     if (r.value) {
       k.value = r.value;
       k.resource_version = read.resource_version;
+    } else if (k.value && k.forbidden_since && now - *k.forbidden_since < forbidden_grace) {
+      // A 403 not yet confirmed by its duration: an authorizer warming up.
+      r.value = k.value;
+      r.blocked_reason.clear();
+      state = "last-known";
     } else if (r.blocked_reason == "SecretUnavailable" && k.value) {
       r.value = k.value;  // an API blip: keep probing with the last value read
       r.blocked_reason.clear();
       state = "last-known";
     } else {
-      // NotFound / Forbidden / NotAllowed are answers: never keep a revoked value.
+      // NotFound / NotAllowed / a lasting Forbidden are answers: never keep a
+      // revoked value.
       k.value.reset();
       k.resource_version.clear();
+      k.forbidden_since.reset();
     }
     if (k.state == state) return r;
     if (k.state.empty() && state == "ok") {

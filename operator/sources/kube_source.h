@@ -51,7 +51,11 @@ inline constexpr std::string_view kProbeCredentialsLabel = "healthgate.dev/probe
 // someone allowed to label Secrets opted in.
 //
 // Truthful under API trouble: only a 404 (or a missing key) is SecretNotFound, a
-// 403 is SecretForbidden, a missing label is SecretNotAllowed; any other failure
+// 403 is SecretForbidden, a missing label is SecretNotAllowed. A 403 for a
+// reference whose value was read before keeps that value for `forbidden_grace`
+// (an API server that just started answers 403 until its RBAC authorizer has
+// synced, and a webhook authorizer may fail closed for a moment); a 403 that
+// lasts longer is a revocation and blocks the probe. Any other failure
 // (connection refused, timeout, 5xx, 429) keeps the last value read for that
 // reference, so an API server blip never blocks a probe or turns a check
 // NotReady. Without an earlier value the probe is blocked with SecretUnavailable
@@ -83,6 +87,7 @@ class KubeSecretResolver final : public v1alpha1::SecretResolver {
   v1alpha1::SecretLookup Lookup(const std::string& ns, const v1alpha1::SecretRef& ref) override;
 
   std::chrono::minutes forget_after{10};
+  std::chrono::seconds forbidden_grace{30};
 
  private:
   struct Known {
@@ -90,6 +95,8 @@ class KubeSecretResolver final : public v1alpha1::SecretResolver {
     std::string resource_version;      // of the Secret `value` was read from
     std::string state;                 // last logged state
     std::chrono::steady_clock::time_point used;
+    // First 403 of the current run of 403s for a held value.
+    std::optional<std::chrono::steady_clock::time_point> forbidden_since;
   };
   struct Read {
     v1alpha1::SecretLookup lookup;

@@ -62,7 +62,10 @@ start_operator() { # NAME PORT
 OP_PORT="$(free_port)"
 start_operator op1 "$OP_PORT"
 leads() { [[ "$(curl -s "http://127.0.0.1:$OP_PORT/readyz")" == "ok: leader" ]]; }
-wait_until 20 leads || fatal "operator: not ready" "$(tail -20 "$TMP/op1.log")"
+# Room for a loaded 2-core machine; on failure the answer and the log without its
+# per-request debug lines say why.
+wait_until 60 leads || fatal "operator: not leading and ready after 60 s" \
+  "/readyz: $(curl -s "http://127.0.0.1:$OP_PORT/readyz")"$'\n'"$(grep -v '"msg":"http request"' "$TMP/op1.log" | tail -30)"
 
 check() { # NAME TIMEOUT PROBE-YAML
   cat <<YAML | k apply -f - >/dev/null

@@ -90,6 +90,42 @@ TEST_F(KubeSecretResolverTest, OnlyA404IsNotFoundAndA403IsForbidden) {
   EXPECT_EQ(resolver_.Lookup("shop", ref_).blocked_reason, "SecretNotFound");
 }
 
+// An API server that just restarted answers 403 until its RBAC authorizer has
+// synced: a 403 for a value read before keeps it for forbidden_grace, and only a
+// 403 that lasts is a revocation.
+TEST_F(KubeSecretResolverTest, A403AfterAReadValueIsARevocationOnlyOnceItLasts) {
+  answers_ = {SecretWith("password", "czNjcjN0"), ApiError(403, kube::Reason::kForbidden)};
+  ASSERT_TRUE(resolver_.Lookup("shop", ref_).value);
+  auto warming = resolver_.Lookup("shop", ref_);
+  EXPECT_EQ(warming.value, "s3cr3t") << "a first 403 keeps the last value";
+  EXPECT_EQ(warming.blocked_reason, "");
+  now_ += resolver_.forbidden_grace - std::chrono::seconds(1);
+  answers_ = {ApiError(403, kube::Reason::kForbidden)};
+  EXPECT_EQ(resolver_.Lookup("shop", ref_).value, "s3cr3t") << "still within the grace";
+  now_ += std::chrono::seconds(1);
+  answers_ = {ApiError(403, kube::Reason::kForbidden)};
+  auto revoked = resolver_.Lookup("shop", ref_);
+  EXPECT_FALSE(revoked.value) << "a 403 lasting forbidden_grace is a revocation";
+  EXPECT_EQ(revoked.blocked_reason, "SecretForbidden");
+  answers_ = {ApiError(403, kube::Reason::kForbidden)};
+  EXPECT_EQ(resolver_.Lookup("shop", ref_).blocked_reason, "SecretForbidden")
+      << "the revoked value does not come back";
+  auto lines = LogLines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["state"], "last-known");
+  EXPECT_EQ(lines[1]["state"], "SecretForbidden");
+}
+
+TEST_F(KubeSecretResolverTest, AReadBetween403sStartsTheGraceAgain) {
+  answers_ = {SecretWith("password", "czNjcjN0"), ApiError(403, kube::Reason::kForbidden),
+              SecretWith("password", "czNjcjN0")};
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(resolver_.Lookup("shop", ref_).value);
+  now_ += resolver_.forbidden_grace;
+  answers_ = {ApiError(403, kube::Reason::kForbidden)};
+  EXPECT_EQ(resolver_.Lookup("shop", ref_).value, "s3cr3t")
+      << "the earlier 403 was followed by a read; this one starts a new grace";
+}
+
 TEST_F(KubeSecretResolverTest, WithoutAnEarlierValueATransientErrorIsUnavailable) {
   answers_ = {kube::TransportError("connection refused")};
   auto r = resolver_.Lookup("shop", ref_);

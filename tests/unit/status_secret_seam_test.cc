@@ -138,9 +138,10 @@ TEST_F(SecretResolverSeam, ClassifiesApiAnswersAndKeepsTheLastValueOnTransientEr
     EXPECT_EQ(r.value, "s3cr3t") << e.ToString();
     EXPECT_EQ(r.blocked_reason, "");
   }
+  resolver_.forbidden_grace = std::chrono::seconds(0);  // the grace: kube_secret_resolver_test
   kube_.FailNext(Verb::kGet, path_, FakeKube::Forbidden());
   auto revoked = resolver_.Lookup("shop", ref_);
-  EXPECT_FALSE(revoked.value) << "a 403 is an answer: the old value is not kept";
+  EXPECT_FALSE(revoked.value) << "a lasting 403 is an answer: the old value is not kept";
   EXPECT_EQ(revoked.blocked_reason, "SecretForbidden");
   kube_.FailNext(Verb::kGet, path_, FakeKube::ServerError(500));
   EXPECT_EQ(resolver_.Lookup("shop", ref_).blocked_reason, "SecretUnavailable");
