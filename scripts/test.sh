@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 
-stage() { printf '\n=== %s ===\n' "$*"; }
+stage() { printf '\n=== %s (at %ds) ===\n' "$*" "$SECONDS"; }
 
 stage "setup"
 scripts/setup.sh
