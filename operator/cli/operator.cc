@@ -140,9 +140,15 @@ int RunOperator(const OperatorOptions& options, const healthgate::Clock& clock, 
   sinks::EventRecorder events(client, &runtime.metrics(), log, common::SystemWaits(),
                               sinks::EventRecorder::Options{identity, std::chrono::minutes(10),
                                                             [&leading] { return leading.load(); }});
-  sinks::ReadinessGates gates(
-      client, runtime.store(), &runtime.metrics(), log, common::SystemWaits(),
-      sinks::ReadinessGates::Options{options.ns, [&leading] { return leading.load(); }});
+  sinks::ReadinessGates::Options gate_options;
+  gate_options.ns = options.ns;
+  gate_options.may_write = [&leading] { return leading.load(); };
+  gate_options.on_event = [&events](const sinks::PodEvent& e) {
+    events.Record({"v1", "Pod", e.ns, e.name, e.uid}, e.event.type, e.event.reason,
+                  e.event.message);
+  };
+  sinks::ReadinessGates gates(client, runtime.store(), &runtime.metrics(), log,
+                              common::SystemWaits(), gate_options);
   runtime.store().Subscribe([&](const results::SnapshotPtr& s, results::Store::Change change) {
     if (change != results::Store::Change::kUpserted) return;
     writer.Notify(s->ns, s->name);

@@ -94,6 +94,11 @@ Metrics::Metrics(std::shared_ptr<prometheus::Registry> registry)
                         .Name("healthgate_readiness_gate_patches_total")
                         .Help("Pod readiness-gate condition patches, by result.")
                         .Register(*registry_)),
+      gate_transitions_(BuildCounter()
+                            .Name("healthgate_readiness_gate_transitions_total")
+                            .Help("Pod readiness-gate condition writes, by the status and "
+                                  "reason written (True/Ready, True/FailOpen, False/...).")
+                            .Register(*registry_)),
       start_time_(BuildGauge()
                       .Name("healthgate_build_info")
                       .Help("Build information; always 1.")
@@ -160,6 +165,9 @@ void Metrics::EventEmitted(const std::string& type) { events_.Add({{"type", type
 void Metrics::SetLeader(bool leader) { leader_.Set(leader ? 1 : 0); }
 void Metrics::SetReadinessGatePatch(const std::string& result) {
   gate_patches_.Add({{"result", result}}).Increment();
+}
+void Metrics::ReadinessGateTransition(const std::string& status, const std::string& reason) {
+  gate_transitions_.Add({{"status", status}, {"reason", reason}}).Increment();
 }
 
 void Metrics::HttpRequest(const std::string& route, const std::string& method, int code,

@@ -59,6 +59,8 @@ class Metrics {
   void HttpRequest(const std::string& route, const std::string& method, int code, double seconds);
   void SetLeader(bool leader);
   void SetReadinessGatePatch(const std::string& result);
+  // A pod's gate condition changed to `status` (True, False) with `reason`.
+  void ReadinessGateTransition(const std::string& status, const std::string& reason);
 
   // Prometheus text exposition of every family, plus process_* metrics, in
   // pieces (see ProbeSeriesTable::Write): what the HTTP server streams, so a
@@ -89,6 +91,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& inconclusive_;
   prometheus::Gauge& leader_;
   prometheus::Family<prometheus::Counter>& gate_patches_;
+  prometheus::Family<prometheus::Counter>& gate_transitions_;
   prometheus::Gauge& start_time_;
 
   mutable std::mutex mu_;

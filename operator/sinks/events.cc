@@ -51,7 +51,15 @@ std::optional<SentEvents::Sent> SentEvents::Find(const std::string& check,
 }
 
 void SentEvents::Remember(const std::string& check, const std::string& reason, Sent sent) {
+  const healthgate::WallTime now = sent.at;
   by_check_[check][reason] = std::move(sent);
+  // Objects that are never met again (deleted pods) must not stay: now and then,
+  // drop everything older than the window.
+  if (++remembered_ % kSweepEvery != 0) return;
+  for (auto c = by_check_.begin(); c != by_check_.end();) {
+    std::erase_if(c->second, [&](const auto& kv) { return now - kv.second.at >= window_; });
+    c = c->second.empty() ? by_check_.erase(c) : std::next(c);
+  }
 }
 
 std::size_t SentEvents::size() const {
@@ -140,12 +148,12 @@ void EventRecorder::Observe(const results::CheckSnapshot& s) {
   };
   if (announce_ready) {
     if (now == "True")
-      enqueue({s.ns, s.name, "Normal", "Ready", s.ready.message});
+      enqueue({s.ns, s.name, "Normal", "Ready", s.ready.message, std::nullopt});
     else
-      enqueue({s.ns, s.name, "Warning", "NotReady", s.ready.message});
+      enqueue({s.ns, s.name, "Warning", "NotReady", s.ready.message, std::nullopt});
   }
   if (!fresh.empty()) {
-    enqueue({s.ns, s.name, "Warning", kNotAllowed, v1alpha1::FormatErrors(fresh)});
+    enqueue({s.ns, s.name, "Warning", kNotAllowed, v1alpha1::FormatErrors(fresh), std::nullopt});
   }
   if (announce_ready || !fresh.empty()) cond_.NotifyAll();
 }
@@ -157,6 +165,27 @@ void EventRecorder::Forget(const std::string& ns, const std::string& name) {
   not_allowed_.erase(key);
   uids_.erase(key);
   sent_.Forget(key);
+}
+
+namespace {
+std::string ObjectKey(const EventRecorder::ObjectRef& o) {
+  return o.kind + ":" + o.ns + "/" + o.name;
+}
+}  // namespace
+
+void EventRecorder::Record(const ObjectRef& object, const std::string& type,
+                           const std::string& reason, const std::string& message) {
+  {
+    std::lock_guard lock(cond_.mu());
+    if (queue_.size() >= kMaxQueued) {
+      const Pending& dropped = queue_.front();
+      log_.Warn("event queue full; dropping the oldest transition",
+                {{"namespace", dropped.ns}, {"object", dropped.name}, {"reason", dropped.reason}});
+      queue_.pop_front();
+    }
+    queue_.push_back(Pending{object.ns, object.name, type, reason, message, object});
+  }
+  cond_.NotifyAll();
 }
 
 std::uint64_t EventRecorder::emitted() const {
@@ -203,13 +232,13 @@ void EventRecorder::Run() {
 std::optional<kube::Error> EventRecorder::Emit(const Pending& e) {
   if (options_.may_write && !options_.may_write()) return std::nullopt;
   const kube::ResourceRef events{"", "v1", "events", e.ns};
-  const std::string check = e.ns + "/" + e.name;
+  const std::string check = e.object ? ObjectKey(*e.object) : e.ns + "/" + e.name;
   const auto wall = clock_.WallNow();
   std::string uid;
   std::optional<SentEvents::Sent> previous;
   {
     std::lock_guard lock(cond_.mu());
-    uid = uids_[check];
+    uid = e.object ? e.object->uid : uids_[check];
     previous = sent_.Find(check, e.reason, e.message, wall);
   }
   if (previous) {
@@ -231,24 +260,25 @@ std::optional<kube::Error> EventRecorder::Emit(const Pending& e) {
                 static_cast<unsigned long long>(
                     std::hash<std::string>{}(dedupe + kube::Time(wall)) & 0xffffffffffffffULL));
   const std::string event_name = e.name + suffix;
-  nlohmann::json event = {{"apiVersion", "v1"},
-                          {"kind", "Event"},
-                          {"metadata", {{"name", event_name}, {"namespace", e.ns}}},
-                          {"involvedObject",
-                           {{"apiVersion", "healthgate.dev/v1alpha1"},
-                            {"kind", "HealthCheck"},
-                            {"name", e.name},
-                            {"namespace", e.ns},
-                            {"uid", uid}}},
-                          {"reason", e.reason},
-                          {"message", e.message},
-                          {"type", e.type},
-                          {"count", 1},
-                          {"firstTimestamp", kube::Time(wall)},
-                          {"lastTimestamp", kube::Time(wall)},
-                          {"source", {{"component", "healthgate"}}},
-                          {"reportingComponent", "healthgate.dev/operator"},
-                          {"reportingInstance", options_.reporting_instance}};
+  nlohmann::json event = {
+      {"apiVersion", "v1"},
+      {"kind", "Event"},
+      {"metadata", {{"name", event_name}, {"namespace", e.ns}}},
+      {"involvedObject",
+       {{"apiVersion", e.object ? e.object->api_version : std::string("healthgate.dev/v1alpha1")},
+        {"kind", e.object ? e.object->kind : std::string("HealthCheck")},
+        {"name", e.name},
+        {"namespace", e.ns},
+        {"uid", uid}}},
+      {"reason", e.reason},
+      {"message", e.message},
+      {"type", e.type},
+      {"count", 1},
+      {"firstTimestamp", kube::Time(wall)},
+      {"lastTimestamp", kube::Time(wall)},
+      {"source", {{"component", "healthgate"}}},
+      {"reportingComponent", "healthgate.dev/operator"},
+      {"reportingInstance", options_.reporting_instance}};
   auto r = client_.Create(events, event);
   if (!r.ok()) return r.error();
   std::lock_guard lock(cond_.mu());

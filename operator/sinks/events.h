@@ -50,7 +50,9 @@ namespace healthgate::sinks {
 // per check, at most one Event per reason (Ready, NotReady), the newest. So memory
 // is bounded by the checks that exist (Forget drops a deleted check's), however
 // many different messages a flapping check produces, and entries older than the
-// window are dropped as they are met. Not thread-safe (the recorder's lock).
+// window are dropped as they are met, and all of them every kSweepEvery Events
+// (so objects never met again, such as deleted pods, leave). Not thread-safe
+// (the recorder's lock).
 class SentEvents {
  public:
   struct Sent {
@@ -68,8 +70,10 @@ class SentEvents {
   std::size_t size() const;  // remembered Events, all checks
 
  private:
+  static constexpr std::uint64_t kSweepEvery = 256;
   std::chrono::minutes window_;
   std::map<std::string, std::map<std::string, Sent>> by_check_;  // check -> reason -> last
+  std::uint64_t remembered_ = 0;
 };
 
 class EventRecorder {
@@ -97,6 +101,16 @@ class EventRecorder {
   // became blocked with SecretNotAllowed.
   void Observe(const results::CheckSnapshot& snapshot);
   void Forget(const std::string& ns, const std::string& name);
+
+  // An Event on another object (a pod whose readiness gate changed), through
+  // the same queue, retries, dedupe window and standby rule.
+  struct ObjectRef {
+    std::string api_version;  // v1
+    std::string kind;         // Pod
+    std::string ns, name, uid;
+  };
+  void Record(const ObjectRef& object, const std::string& type, const std::string& reason,
+              const std::string& message);
   std::uint64_t emitted() const;
   // Transitions given up after kMaxAttempts or a permanent refusal.
   std::uint64_t dropped() const;
@@ -104,6 +118,7 @@ class EventRecorder {
  private:
   struct Pending {
     std::string ns, name, type, reason, message;
+    std::optional<ObjectRef> object;  // unset: the HealthCheck ns/name
   };
   // Transitions waiting for the API (it may be down): at most this many; the
   // oldest are dropped (logged) beyond it.

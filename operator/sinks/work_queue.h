@@ -38,6 +38,9 @@ class WorkQueue {
   explicit WorkQueue(Options options);
 
   void Add(const std::string& key);
+  // `key` is added once `delay` has passed (an earlier pending AddAfter of the
+  // same key wins; an Add in the meantime processes it sooner, and once more then).
+  void AddAfter(const std::string& key, std::chrono::nanoseconds delay);
   // Processing `key` failed: it is due again after its next backoff delay
   // (retry_min, doubling up to retry_max), which is returned.
   std::chrono::milliseconds Retry(const std::string& key);
@@ -53,7 +56,7 @@ class WorkQueue {
   std::optional<std::string> TryNext();
   void Shutdown();
 
-  std::size_t size() const;  // keys waiting, due or not
+  std::size_t size() const;  // keys waiting, due or not (AddAfter included)
 
  private:
   // mu_ held. A due key, or the earliest time one becomes due.
@@ -67,6 +70,7 @@ class WorkQueue {
   std::set<std::string> queued_;
   std::map<std::string, TimePoint> retry_at_;
   std::map<std::string, std::chrono::milliseconds> backoff_;
+  std::map<std::string, TimePoint> later_;  // AddAfter, not yet due
   bool shutdown_ = false;
 };
 

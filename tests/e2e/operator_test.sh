@@ -123,7 +123,9 @@ YAML
 }
 { pod_manifest gated-1 gated yes; pod_manifest gated-other other yes; pod_manifest ungated gated no; } \
   | k apply -f - >/dev/null
-check_manifest gated "  readinessGate: {podSelector: {matchLabels: {app: gated}}}" | k apply -f - >/dev/null
+# Continuous mode (the condition follows Ready), one pod allowed False; the Rollout
+# default, the budget and fail-open are in readiness_gate_test.sh and the unit tests.
+check_manifest gated "  readinessGate: {podSelector: {matchLabels: {app: gated}}, mode: Continuous, maxUnavailable: 1}" | k apply -f - >/dev/null
 gate_of() { k -n "$NS" get pod "$1" -o jsonpath='{.status.conditions[?(@.type=="healthgate.dev/gated")].status}'; }
 gate_is() { [[ "$(gate_of "$1")" == "$2" ]]; }  # POD STATUS
 if wait_until 20 gate_is gated-1 True; then

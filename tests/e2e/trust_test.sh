@@ -191,7 +191,7 @@ def code(path):
         return e.code
     except OSError:
         return 0
-ready_seen, lies, end = 0, 0, time.monotonic() + 30
+ready_seen, lies, end = 0, 0, time.monotonic() + 90
 while ready_seen < 40 and time.monotonic() < end:
     if code("/readyz") == 200:
         ready_seen += 1
@@ -205,7 +205,7 @@ PY
 read -r seen lies <<<"$out"
 [[ "$seen" -ge 40 && "$lies" == 0 ]] \
   && pass "replica: a fresh replica's /readyz is 200 only once its per-check URLs answer 200 ($seen polls)" \
-  || fail "replica: /readyz waits for verdicts" "readyz 200 seen $seen times, per-check 503 while ready: $lies"$'\n'"$(tail -5 "$TMP/op2.log")"
+  || fail "replica: /readyz waits for verdicts" "readyz 200 seen $seen times, per-check 503 while ready: $lies"$'\n'"/readyz: $(curl -s "http://127.0.0.1:$OP2_PORT/readyz")"$'\n'"$(grep -v '"msg":"http request"' "$TMP/op2.log" | tail -30)"
 
 # --- no password in any output -------------------------------------------------------------
 leak=""

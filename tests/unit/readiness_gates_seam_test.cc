@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <mutex>
+#include <vector>
 
 #include "common/wait.h"
+#include "operator/kube/time.h"
 #include "operator/sinks/readiness_gates.h"
 #include "tests/support/fake_kube.h"
 
@@ -60,8 +63,24 @@ class ReadinessGatesSeam : public ::testing::Test {
   std::FILE* out_;
   Logger log_;
   results::Store store_;
-  ReadinessGates gates_{kube_, store_, nullptr,
-                        log_,  waits_, ReadinessGates::Options{"shop", {}, 500ms, 30s}};
+  ReadinessGates::Options Opts() {
+    ReadinessGates::Options o;
+    o.ns = "shop";
+    o.retry_min = 500ms;
+    o.retry_max = 30s;
+    o.on_event = [this](const PodEvent& e) {
+      std::lock_guard lock(events_mu_);
+      events_.push_back(e);
+    };
+    return o;
+  }
+  std::vector<PodEvent> Events() {
+    std::lock_guard lock(events_mu_);
+    return events_;
+  }
+  std::mutex events_mu_;
+  std::vector<PodEvent> events_;
+  ReadinessGates gates_{kube_, store_, nullptr, log_, waits_, Opts()};
 };
 
 TEST_F(ReadinessGatesSeam, PatchesThePodConditionOnce) {
@@ -105,6 +124,37 @@ TEST_F(ReadinessGatesSeam, AGonePodIsNotRetried) {
   kube_.Put(kPods, Pod("web-2"));  // a later reconcile, to know the worker moved on
   ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-2"), 1));
   EXPECT_EQ(kube_.Count(Verb::kPatchStatus, PodPath("web-1")), 1u);
+}
+
+// failOpenAfter: a pod still gated that long is released with reason FailOpen
+// and one Warning Event, on the simulated clock (no verdict ever arrives).
+TEST_F(ReadinessGatesSeam, AGatedPodFailsOpenAfterItsDurationWithOneWarningEvent) {
+  json pod = Pod("web-1");
+  pod["metadata"]["creationTimestamp"] = kube::Time(waits_.clock().WallNow());
+  pod["metadata"]["uid"] = "uid-web-1";
+  kube_.Put(kPods, pod);
+  gates_.Start();
+  v1alpha1::ReadinessGate g;
+  g.pod_selector.match_labels = {{"app", "web"}};
+  g.condition_type = kType;
+  g.fail_open_after = 10s;
+  gates_.SetGate("shop", "orders", g);
+  ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-1"), 1));
+  EXPECT_EQ(GateStatus(kube_.Object(kPods, "web-1")), "False/ProbesPending");
+  EXPECT_TRUE(Events().empty()) << "a first False is not a transition";
+  ASSERT_TRUE(waits_.AwaitTimedBlocked(1));
+  waits_.Advance(10s);
+  ASSERT_TRUE(kube_.AwaitCalls(Verb::kPatchStatus, PodPath("web-1"), 2));
+  EXPECT_EQ(GateStatus(kube_.Object(kPods, "web-1")), "True/FailOpen");
+  ASSERT_TRUE(Eventually([&] { return Events().size() == 1; }));
+  const PodEvent e = Events()[0];
+  EXPECT_EQ(e.name, "web-1");
+  EXPECT_EQ(e.uid, "uid-web-1");
+  EXPECT_EQ(e.event.type, "Warning");
+  EXPECT_EQ(e.event.reason, "ReadinessGateFailOpen");
+  waits_.Advance(1min);
+  EXPECT_EQ(kube_.Count(Verb::kPatchStatus, PodPath("web-1")), 2u)
+      << "True latches: no more writes";
 }
 
 }  // namespace

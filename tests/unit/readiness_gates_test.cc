@@ -128,5 +128,106 @@ TEST(ReadinessGateCondition, FromTheCheckAndCombined) {
   EXPECT_EQ(Combine(down, up), down);
 }
 
+results::CheckSnapshot CheckAt(const char* status, std::optional<WallTime> probed) {
+  results::CheckSnapshot s;
+  s.ready.status = status;
+  s.ready.reason = std::string(status) == "True" ? "AllCriticalProbesHealthy" : "ProbeFailing";
+  s.ready.message = std::string(status) == "True" ? "healthy" : "db: connection refused";
+  results::ProbeRecord r;
+  r.info =
+      std::make_shared<const results::ProbeInfo>(results::ProbeInfo{"db", "redis", true, "", ""});
+  r.last_probe_time = probed;
+  s.probes.push_back(r);
+  return s;
+}
+
+const WallTime kCreated{std::chrono::seconds(1'800'000'000)};
+
+PodGate PodIn(const char* status) {
+  PodGate p;
+  p.created = p.gated_since = kCreated;
+  if (status) p.current = GateCondition{status, "x", "y"};
+  return p;
+}
+
+TEST(ReadinessGateDecision, RolloutReleasesOnAVerdictNewerThanThePodThenLatches) {
+  v1alpha1::ReadinessGate g;  // mode Rollout by default
+  const auto later = kCreated + std::chrono::seconds(3);
+  auto stale = CheckAt("True", kCreated - std::chrono::seconds(1));
+  auto d = DecideGate(g, "shop/orders", &stale, PodIn(nullptr), false, later);
+  ASSERT_TRUE(d.want);
+  EXPECT_EQ(d.want->status, "False") << "Ready on results older than the pod";
+  EXPECT_TRUE(d.await_verdict);
+  auto fresh = CheckAt("True", kCreated + std::chrono::seconds(2));
+  d = DecideGate(g, "shop/orders", &fresh, PodIn("False"), false, later);
+  ASSERT_TRUE(d.want);
+  EXPECT_EQ(d.want->status, "True");
+  auto down = CheckAt("False", later);
+  d = DecideGate(g, "shop/orders", &down, PodIn("True"), true, later);
+  EXPECT_FALSE(d.want) << "a serving pod is never pulled in Rollout mode";
+  d = DecideGate(g, "shop/orders", &down, PodIn(nullptr), true, later);
+  ASSERT_TRUE(d.want);
+  EXPECT_EQ(d.want->status, "False") << "a pod created while the dependency is down waits";
+  EXPECT_EQ(d.want->reason, "ProbeFailing");
+}
+
+TEST(ReadinessGateDecision, ContinuousClosesOnlyWithinTheBudget) {
+  v1alpha1::ReadinessGate g;
+  g.mode = v1alpha1::GateMode::kContinuous;
+  auto down = CheckAt("False", kCreated);
+  auto d = DecideGate(g, "shop/orders", &down, PodIn("True"), true, kCreated);
+  ASSERT_TRUE(d.want);
+  EXPECT_EQ(d.want->status, "False");
+  d = DecideGate(g, "shop/orders", &down, PodIn("True"), false, kCreated);
+  EXPECT_FALSE(d.want) << "maxUnavailable reached: the pod stays True";
+  auto up = CheckAt("True", kCreated - std::chrono::seconds(5));
+  d = DecideGate(g, "shop/orders", &up, PodIn("False"), false, kCreated);
+  ASSERT_TRUE(d.want);
+  EXPECT_EQ(d.want->status, "True") << "Continuous follows Ready, fresh or not";
+}
+
+TEST(ReadinessGateDecision, FailOpenAfterItsDurationOnly) {
+  v1alpha1::ReadinessGate g;
+  g.fail_open_after = std::chrono::minutes(10);
+  auto down = CheckAt("False", kCreated);
+  auto d = DecideGate(g, "shop/orders", &down, PodIn("False"), false,
+                      kCreated + std::chrono::minutes(9));
+  ASSERT_TRUE(d.want);
+  EXPECT_EQ(d.want->status, "False");
+  EXPECT_EQ(d.recheck_at, kCreated + std::chrono::minutes(10));
+  d = DecideGate(g, "shop/orders", &down, PodIn("False"), false,
+                 kCreated + std::chrono::minutes(10));
+  ASSERT_TRUE(d.want);
+  EXPECT_EQ(d.want->status, "True");
+  EXPECT_EQ(d.want->reason, "FailOpen");
+  EXPECT_NE(d.want->message.find("db: connection refused"), std::string::npos) << d.want->message;
+  // Continuous: a failed-open pod is not closed again while the check is still down.
+  g.mode = v1alpha1::GateMode::kContinuous;
+  PodGate open = PodIn("True");
+  open.current->reason = "FailOpen";
+  EXPECT_FALSE(DecideGate(g, "shop/orders", &down, open, true, kCreated).want);
+}
+
+TEST(ReadinessGateDecision, MaxUnavailablePercentagesRoundDown) {
+  EXPECT_EQ((v1alpha1::IntOrPercent{25, true}).Of(3), 0);
+  EXPECT_EQ((v1alpha1::IntOrPercent{25, true}).Of(4), 1);
+  EXPECT_EQ((v1alpha1::IntOrPercent{99, true}).Of(10), 9) << "below 100% never covers every pod";
+  EXPECT_EQ((v1alpha1::IntOrPercent{2, false}).Of(10), 2);
+}
+
+TEST(ReadinessGateDecision, EventsOnTransitionsOnly) {
+  const GateCondition up{"True", "Ready", "healthy"};
+  const GateCondition open{"True", "FailOpen", "released"};
+  const GateCondition down{"False", "ProbeFailing", "refused"};
+  EXPECT_FALSE(TransitionEvent(std::nullopt, down, "t")) << "a first False";
+  EXPECT_FALSE(TransitionEvent(down, GateCondition{"False", "ProbesPending", "z"}, "t"));
+  EXPECT_EQ(TransitionEvent(down, up, "t")->reason, "ReadinessGateReleased");
+  EXPECT_EQ(TransitionEvent(down, up, "t")->type, "Normal");
+  EXPECT_EQ(TransitionEvent(std::nullopt, open, "t")->reason, "ReadinessGateFailOpen");
+  EXPECT_EQ(TransitionEvent(up, down, "t")->reason, "ReadinessGateClosed");
+  EXPECT_EQ(TransitionEvent(up, down, "t")->type, "Warning");
+  EXPECT_FALSE(TransitionEvent(up, open, "t"));
+}
+
 }  // namespace
 }  // namespace healthgate::sinks

@@ -415,6 +415,25 @@ std::vector<BadCase> BadCases() {
                 "  readinessGate: {podSelector: {matchExpressions: [{key: a, operator: Exists, "
                 "values: [x]}]}}\n"),
        "spec.readinessGate.podSelector.matchExpressions[0]", "takes no values"},
+      {"gate mode unknown",
+       WithSpec("  probes:\n  - " + kTcp + "  readinessGate: {podSelector: {}, mode: Always}\n"),
+       "spec.readinessGate.mode", "must be one of Rollout, Continuous"},
+      {"gate maxUnavailable with Rollout",
+       WithSpec("  probes:\n  - " + kTcp +
+                "  readinessGate: {podSelector: {}, maxUnavailable: 1}\n"),
+       "spec.readinessGate.maxUnavailable", "applies only to mode: Continuous"},
+      {"gate maxUnavailable bad percentage",
+       WithSpec("  probes:\n  - " + kTcp +
+                "  readinessGate: {podSelector: {}, mode: Continuous, maxUnavailable: 120%}\n"),
+       "spec.readinessGate.maxUnavailable", "percentage from 0% to 100%"},
+      {"gate maxUnavailable negative",
+       WithSpec("  probes:\n  - " + kTcp +
+                "  readinessGate: {podSelector: {}, mode: Continuous, maxUnavailable: -1}\n"),
+       "spec.readinessGate.maxUnavailable", "must be between"},
+      {"gate failOpenAfter zero",
+       WithSpec("  probes:\n  - " + kTcp +
+                "  readinessGate: {podSelector: {}, failOpenAfter: 0s}\n"),
+       "spec.readinessGate.failOpenAfter", "greater than zero"},
       {"selector bad operator",
        WithSpec(
            "  probes:\n  - " + kTcp +
@@ -707,6 +726,8 @@ TEST(Spec, Defaults) {
   ASSERT_TRUE(c.readiness_gate.has_value());
   EXPECT_EQ(c.readiness_gate->condition_type, "healthgate.dev/orders");
   EXPECT_EQ(c.readiness_gate->pod_selector.match_labels.at("app"), "orders");
+  EXPECT_EQ(c.readiness_gate->mode, GateMode::kRollout) << "the default";
+  EXPECT_FALSE(c.readiness_gate->fail_open_after);
 
   // Namespace defaults to "default".
   Document nd = ParseOne(

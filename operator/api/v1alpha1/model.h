@@ -79,9 +79,31 @@ struct LabelSelector {
   bool operator==(const LabelSelector&) const = default;
 };
 
+// A count, or a percentage of a total (an IntOrString like a Deployment's
+// maxUnavailable).
+struct IntOrPercent {
+  std::int64_t value = 0;
+  bool percent = false;
+  // Of `total`: the count, or the percentage rounded down (like a Deployment's
+  // maxUnavailable, so 25% of 3 pods is 0 and a percentage below 100% never
+  // covers every pod).
+  std::int64_t Of(std::int64_t total) const { return percent ? total * value / 100 : value; }
+  bool operator==(const IntOrPercent&) const = default;
+};
+
+// spec.readinessGate.mode: Rollout latches a pod's condition True once the check
+// was Ready after the pod was created; Continuous follows Ready, within
+// maxUnavailable.
+enum class GateMode { kRollout, kContinuous };
+
 struct ReadinessGate {
   LabelSelector pod_selector;
   std::string condition_type;  // defaulted to healthgate.dev/<name>
+  GateMode mode = GateMode::kRollout;
+  // Continuous only: at most this many selected pods False because of this check.
+  IntOrPercent max_unavailable{25, true};
+  // A pod still gated after this long gets True with reason FailOpen.
+  std::optional<Duration> fail_open_after;
   bool operator==(const ReadinessGate&) const = default;
 };
 

@@ -764,6 +764,33 @@ std::optional<ReadinessGate> ReadGate(Errors& e, const json* v, const std::strin
       gate.condition_type = "healthgate.dev/" + name;
     }
   }
+  bool mode_known = !o.Has("mode");
+  if (auto mode = Enum(e, o.Get("mode"), o.Path("mode"), {"Rollout", "Continuous"})) {
+    gate.mode = *mode == "Continuous" ? GateMode::kContinuous : GateMode::kRollout;
+    mode_known = true;
+  }
+  const std::string mupath = o.Path("maxUnavailable");
+  if (const json* mu = o.Get("maxUnavailable")) {
+    if (!mode_known) {
+      // The mode's own error says what is wrong.
+    } else if (gate.mode != GateMode::kContinuous) {
+      e.Add(mupath, "applies only to mode: Continuous (Rollout never turns a serving pod False)");
+    } else if (mu->is_string()) {
+      static const std::regex pct(R"(^(100|[1-9]?[0-9])%$)");
+      const std::string& text = mu->get_ref<const std::string&>();
+      if (!Matches(text, pct)) {
+        e.Add(mupath,
+              Quote(text) + " must be a count (0, 1, 2 ...) or a percentage from 0% to 100%");
+      } else {
+        gate.max_unavailable = {std::stoll(text.substr(0, text.size() - 1)), true};
+      }
+    } else if (auto n = Int(e, mu, mupath, 0, 1'000'000)) {
+      gate.max_unavailable = {*n, false};
+    }
+  }
+  if (const json* fo = o.Get("failOpenAfter")) {
+    if (auto d = Dur(e, fo, o.Path("failOpenAfter"), true)) gate.fail_open_after = *d;
+  }
   if (e.list().size() != before) return std::nullopt;
   return gate;
 }
