@@ -73,12 +73,6 @@ GateCondition GateConditionFor(const results::CheckSnapshot& check) {
   return {"False", check.ready.reason, check.ready.message};
 }
 
-GateCondition Combine(const GateCondition& a, const GateCondition& b) {
-  if (a.status != "True") return a;
-  if (b.status != "True") return b;
-  return a;
-}
-
 bool PodHasGate(const nlohmann::json& pod, const std::string& type) {
   const auto& gates = Field(Field(pod, "spec"), "readinessGates");
   if (!gates.is_array()) return false;
@@ -113,6 +107,14 @@ bool VerdictSince(const results::CheckSnapshot& check, WallTime t) {
   return any || (check.last_probe_time && *check.last_probe_time >= t);
 }
 
+namespace {
+// The check's Ready as a gate condition; ProbesPending when there is no snapshot yet.
+GateCondition CheckCondition(const results::CheckSnapshot* check, const std::string& check_name) {
+  return check ? GateConditionFor(*check)
+               : GateCondition{"False", "ProbesPending", "waiting for " + check_name};
+}
+}  // namespace
+
 GateDecision DecideGate(const v1alpha1::ReadinessGate& gate, const std::string& check_name,
                         const results::CheckSnapshot* check, const PodGate& pod, bool may_close,
                         WallTime now) {
@@ -127,8 +129,7 @@ GateDecision DecideGate(const v1alpha1::ReadinessGate& gate, const std::string& 
       return d;
     }
     if (pod.current->reason == "FailOpen" || !may_close) return d;
-    d.want = GateCondition{"False", check ? check->ready.reason : "ProbesPending",
-                           check ? check->ready.message : "waiting for " + check_name};
+    d.want = CheckCondition(check, check_name);
     return d;
   }
   if (ready && (continuous || VerdictSince(*check, pod.created))) {
@@ -157,8 +158,7 @@ GateDecision DecideGate(const v1alpha1::ReadinessGate& gate, const std::string& 
     d.await_verdict = true;
     return d;
   }
-  d.want = check ? GateCondition{"False", check->ready.reason, check->ready.message}
-                 : GateCondition{"False", "ProbesPending", "waiting for " + check_name};
+  d.want = CheckCondition(check, check_name);
   return d;
 }
 
@@ -415,7 +415,6 @@ void ReadinessGates::Run() {
 void ReadinessGates::Reconcile(const std::string& pod_key) {
   std::optional<nlohmann::json> pod;
   std::vector<Gate> gates;
-  std::vector<bool> may_close;
   {
     std::lock_guard lock(mu_);
     if (!pods_) return;
@@ -433,8 +432,6 @@ void ReadinessGates::Reconcile(const std::string& pod_key) {
       if (PodHasGate(*pod, it->second.gate.condition_type) &&
           SelectorMatches(it->second.gate.pod_selector, labels)) {
         gates.push_back(it->second);
-        may_close.push_back(it->second.gate.mode == v1alpha1::GateMode::kContinuous &&
-                            MayClose(it->second));
       }
     }
   }
@@ -446,8 +443,16 @@ void ReadinessGates::Reconcile(const std::string& pod_key) {
   for (std::size_t i = 0; i < gates.size(); ++i) {
     const Gate& g = gates[i];
     auto snap = store_.Get(g.ns, g.check);
-    GateDecision d = DecideGate(g.gate, g.ns + "/" + g.check, snap.get(),
-                                PodGateOf(*pod, g.gate.condition_type), may_close[i], wall);
+    const PodGate pg = PodGateOf(*pod, g.gate.condition_type);
+    // The budget (a pass over the namespace's pods) only when it can matter: a
+    // Continuous gate, a True pod, a check that is not Ready.
+    bool may_close = false;
+    if (g.gate.mode == v1alpha1::GateMode::kContinuous && pg.current &&
+        pg.current->status == "True" && !(snap && snap->is_ready())) {
+      std::lock_guard lock(mu_);
+      may_close = MayClose(g);
+    }
+    GateDecision d = DecideGate(g.gate, g.ns + "/" + g.check, snap.get(), pg, may_close, wall);
     if (d.recheck_at) recheck = recheck ? std::min(*recheck, *d.recheck_at) : *d.recheck_at;
     poll = poll || d.await_verdict;
     decisions[g.gate.condition_type].push_back(std::move(d));

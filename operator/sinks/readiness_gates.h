@@ -76,9 +76,6 @@ struct GateCondition {
 // message (ProbesPending while there is no verdict yet). Pure.
 GateCondition GateConditionFor(const results::CheckSnapshot& check);
 
-// Several checks gating the same pod with the same type: True only if all are.
-GateCondition Combine(const GateCondition& a, const GateCondition& b);
-
 // The strategic-merge patch body for `pods/status` that sets `type` to `want`, or
 // nullopt when the pod already has that status, reason and message. The
 // transition time is kept when the status does not change. Pure.

@@ -123,9 +123,13 @@ TEST(ReadinessGateCondition, FromTheCheckAndCombined) {
 
   const GateCondition up{"True", "Ready", "a"};
   const GateCondition down{"False", "ProbeFailing", "b"};
-  EXPECT_EQ(Combine(up, up), up);
-  EXPECT_EQ(Combine(up, down), down);
-  EXPECT_EQ(Combine(down, up), down);
+  const auto combine = [](const GateCondition& a, const GateCondition& b) {
+    return CombineDecisions(
+        {GateDecision{a, std::nullopt, false}, GateDecision{b, std::nullopt, false}});
+  };
+  EXPECT_EQ(combine(up, up), up);
+  EXPECT_EQ(combine(up, down), down);
+  EXPECT_EQ(combine(down, up), down);
 }
 
 results::CheckSnapshot CheckAt(const char* status, std::optional<WallTime> probed) {
